@@ -1,0 +1,317 @@
+"""`DCGAN`: the chapter's adversarial training as a `keras.Model`."""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_dcgan import validation
+from keras_dcgan.optimizers import OptimizerGroup
+from keras_dcgan.trainers import GANTrainer
+
+CHAPTER_LEARNING_RATE = 0.005
+
+
+def chapter_adam(learning_rate=CHAPTER_LEARNING_RATE):
+    """The chapter's optimizer: Adam with `beta_1=0.5`."""
+    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
+
+
+@keras.saving.register_keras_serializable(package="keras_dcgan")
+class DCGAN(GANTrainer, keras.Model):
+    """A generator and a discriminator trained against each other by `fit()`.
+
+    Each training step makes two updates, as the chapter does. First the
+    discriminator learns to label a real batch 1 and the generator's images
+    of a noise batch 0 (the generator is left untouched); then the generator
+    learns to make the discriminator label its images of the same noise 1.
+    Both losses are sigmoid binary cross-entropy on the discriminator's
+    logits, and every network call uses `training=True`, so BatchNormalization
+    uses and updates batch statistics.
+
+    `fit()` shows and returns four metrics, averaged over the epoch:
+    `d_loss` (mean of the real and fake terms, per example, the chapter's
+    `loss_D`), `g_loss`, and `real_prob` / `fake_prob`, the mean
+    probabilities D(x) and D(G(z)) that the discriminator gives real and
+    generated images. `evaluate()` reports the same numbers with inference
+    behaviour and no update.
+
+    Calling the model on noise runs the generator.
+
+    Args:
+        generator: a `keras.Model` from noise to images in [-1, 1], such as
+            `keras_dcgan.build_generator()`. It must be built.
+        discriminator: a `keras.Model` from images to one logit per image,
+            such as `keras_dcgan.build_discriminator()`. It must be built.
+        latent_dim: int. Size of the noise vector; must match the
+            generator's input. Defaults to `100`.
+        seed: int or None. Seed of the training noise. Defaults to `None`.
+        **kwargs: standard model arguments such as `name`.
+
+    Example:
+
+    ```python
+    model = keras_dcgan.DCGAN(
+        keras_dcgan.build_generator(latent_dim=100),
+        keras_dcgan.build_discriminator(),
+        latent_dim=100,
+    )
+    model.compile()  # two Adam(learning_rate=0.005, beta_1=0.5)
+    model.fit(dataset, epochs=40)
+    images = model.generate(21, seed=0)  # numpy, (21, 64, 64, 3)
+    ```
+    """
+
+    def __init__(
+        self, generator, discriminator, latent_dim=100, seed=None, **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.latent_dim = validation.positive_int("latent_dim", latent_dim)
+        for name, network in (
+            ("generator", generator),
+            ("discriminator", discriminator),
+        ):
+            if not isinstance(network, keras.Model) or not network.built:
+                raise ValueError(
+                    f"`{name}` must be a built `keras.Model`. "
+                    f"Received: {name}={network!r}"
+                )
+        noise_shape = tuple(generator.input_shape[1:])
+        if noise_shape[-1] != self.latent_dim:
+            raise ValueError(
+                "`latent_dim` must match the generator's input, whose shape "
+                f"is (batch, {', '.join(map(str, noise_shape))}). "
+                f"Received: latent_dim={latent_dim}"
+            )
+        self.generator = generator
+        self.discriminator = discriminator
+        self.seed = seed
+        self.noise_shape = noise_shape
+        self.image_shape = tuple(discriminator.input_shape[1:])
+        self.seed_generator = keras.random.SeedGenerator(seed, name="noise")
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.real_prob_tracker = keras.metrics.Mean(name="real_prob")
+        self.fake_prob_tracker = keras.metrics.Mean(name="fake_prob")
+        self.built = True
+
+    def call(self, noise, training=False):
+        noise = ops.reshape(noise, (-1,) + self.noise_shape)
+        return self.generator(noise, training=training)
+
+    def compile(
+        self, d_optimizer=None, g_optimizer=None, loss_fn=None, **kwargs
+    ):
+        """Configures the two players' optimizers and the loss.
+
+        Args:
+            d_optimizer: the discriminator's optimizer. Defaults to
+                `Adam(learning_rate=0.005, beta_1=0.5)`, the chapter's.
+            g_optimizer: the generator's optimizer. Defaults to the same.
+            loss_fn: a `keras.losses.Loss` or function `(labels, logits)`,
+                per example or reduced. Defaults to
+                `BinaryCrossentropy(from_logits=True)`.
+            **kwargs: other `keras.Model.compile` arguments, such as
+                `jit_compile`, `run_eagerly` and `steps_per_execution`.
+        """
+        for name in ("optimizer", "loss", "metrics", "loss_weights"):
+            if kwargs.get(name) is not None:
+                raise ValueError(
+                    f"`DCGAN.compile()` takes `d_optimizer`, `g_optimizer` "
+                    f"and `loss_fn` instead of `{name}`. "
+                    f"Received: {name}={kwargs[name]!r}"
+                )
+        kwargs.pop("auto_scale_loss", None)
+        self._compile_args = {
+            "d_optimizer": keras.optimizers.get(d_optimizer or chapter_adam()),
+            "g_optimizer": keras.optimizers.get(g_optimizer or chapter_adam()),
+            "loss_fn": loss_fn
+            or keras.losses.BinaryCrossentropy(
+                from_logits=True, reduction=None
+            ),
+        }
+        self.d_optimizer = self._prepare(
+            self._compile_args["d_optimizer"], self.discriminator
+        )
+        self.g_optimizer = self._prepare(
+            self._compile_args["g_optimizer"], self.generator
+        )
+        self.loss_fn = self._compile_args["loss_fn"]
+        super().compile(
+            optimizer=OptimizerGroup([self.d_optimizer, self.g_optimizer]),
+            auto_scale_loss=False,
+            **kwargs,
+        )
+
+    def _prepare(self, optimizer, network):
+        """Wraps for float16 loss scaling and builds against `network`."""
+        if self.dtype_policy.name == "mixed_float16" and not isinstance(
+            optimizer, keras.optimizers.LossScaleOptimizer
+        ):
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        optimizer.build(network.trainable_variables)
+        return optimizer
+
+    def get_compile_config(self):
+        if not getattr(self, "_compile_args", None):
+            return None
+        return {
+            name: keras.saving.serialize_keras_object(value)
+            for name, value in self._compile_args.items()
+        }
+
+    def compile_from_config(self, config):
+        self.compile(
+            **{
+                name: keras.saving.deserialize_keras_object(value)
+                for name, value in config.items()
+            }
+        )
+
+    @property
+    def metrics(self):
+        return [
+            self.d_loss_tracker,
+            self.g_loss_tracker,
+            self.real_prob_tracker,
+            self.fake_prob_tracker,
+        ]
+
+    # Shared maths: the backend trainers only differentiate and apply.
+
+    def _real_images(self, data):
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        images = ops.convert_to_tensor(images)
+        shape = tuple(images.shape)
+        if len(shape) != len(self.image_shape) + 1 or any(
+            got is not None and got != want
+            for got, want in zip(shape[1:], self.image_shape)
+        ):
+            expected = ", ".join(map(str, self.image_shape))
+            raise ValueError(
+                "The images in the data must match the discriminator's input "
+                f"shape (batch, {expected}). Received: images.shape={shape}"
+            )
+        return ops.cast(images, "float32")
+
+    def _noise(self, batch_size):
+        return keras.random.normal(
+            (batch_size,) + self.noise_shape, seed=self.seed_generator
+        )
+
+    def _bce(self, label, logits):
+        logits = ops.reshape(ops.cast(logits, "float32"), (-1, 1))
+        labels = ops.full_like(logits, label)
+        return self.loss_fn(labels, logits)
+
+    def _discriminator_loss(self, real_logits, fake_logits):
+        per_example = (
+            self._bce(1.0, real_logits) + self._bce(0.0, fake_logits)
+        ) / 2.0
+        return ops.mean(per_example), per_example
+
+    def _generator_loss(self, fake_logits):
+        per_example = self._bce(1.0, fake_logits)
+        return ops.mean(per_example), per_example
+
+    def _update_metrics(self, d_loss, g_loss, real_logits, fake_logits):
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.real_prob_tracker.update_state(ops.sigmoid(real_logits))
+        self.fake_prob_tracker.update_state(ops.sigmoid(fake_logits))
+        return {m.name: m.result() for m in self.metrics}
+
+    def _gan_train_step(self, data):
+        real = self._real_images(data)
+        noise = self._noise(ops.shape(real)[0])
+        with self._no_grad():
+            fake = ops.stop_gradient(self.generator(noise, training=True))
+
+        def discriminator_objective():
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            loss, per_example = self._discriminator_loss(
+                real_logits, fake_logits
+            )
+            return loss, (per_example, real_logits, fake_logits)
+
+        def generator_objective():
+            fake_logits = self.discriminator(
+                self.generator(noise, training=True), training=True
+            )
+            return self._generator_loss(fake_logits)
+
+        _, (d_loss, real_logits, fake_logits) = self._minimize(
+            self.d_optimizer,
+            self.discriminator.trainable_variables,
+            discriminator_objective,
+        )
+        _, g_loss = self._minimize(
+            self.g_optimizer,
+            self.generator.trainable_variables,
+            generator_objective,
+        )
+        return self._update_metrics(d_loss, g_loss, real_logits, fake_logits)
+
+    def _gan_test_step(self, data):
+        real = self._real_images(data)
+        noise = self._noise(ops.shape(real)[0])
+        fake = self.generator(noise, training=False)
+        real_logits = self.discriminator(real, training=False)
+        fake_logits = self.discriminator(fake, training=False)
+        _, d_loss = self._discriminator_loss(real_logits, fake_logits)
+        _, g_loss = self._generator_loss(fake_logits)
+        return self._update_metrics(d_loss, g_loss, real_logits, fake_logits)
+
+    def generate(self, num_images, seed=None, batch_size=256):
+        """Generates images from standard normal noise.
+
+        The noise is drawn with NumPy, so a given `seed` gives the same noise
+        on every backend.
+
+        Args:
+            num_images: int. How many images to make.
+            seed: int or None. Seed of the noise. Defaults to `None`.
+            batch_size: int. Images per generator call. Defaults to `256`.
+
+        Returns:
+            A float32 NumPy array `(num_images, height, width, channels)` with
+            values in [-1, 1].
+        """
+        num_images = validation.positive_int("num_images", num_images)
+        noise = np.random.default_rng(seed).standard_normal(
+            (num_images, self.latent_dim), dtype=np.float32
+        )
+        return self.predict(noise, batch_size=batch_size, verbose=0)
+
+    # Saving: the networks go in the config, the noise state in the weights.
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "generator": keras.saving.serialize_keras_object(
+                    self.generator
+                ),
+                "discriminator": keras.saving.serialize_keras_object(
+                    self.discriminator
+                ),
+                "latent_dim": self.latent_dim,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for name in ("generator", "discriminator"):
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+        return cls(**config)
+
+    def save_own_variables(self, store):
+        store["noise_seed_state"] = ops.convert_to_numpy(
+            self.seed_generator.state
+        )
+
+    def load_own_variables(self, store):
+        self.seed_generator.state.assign(store["noise_seed_state"])

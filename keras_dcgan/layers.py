@@ -1,0 +1,202 @@
+"""The chapter's two building blocks: `GBlock` and `DBlock`."""
+
+import keras
+from keras import ops
+
+from keras_dcgan import validation
+
+
+def dcgan_normal():
+    """The chapter's weight initialiser: N(0, 0.02)."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
+
+
+class _ConvBlock(keras.layers.Layer):
+    """Convolution -> optional BatchNormalization -> (leaky) ReLU."""
+
+    conv_class = None
+    default_negative_slope = 0.0
+
+    def __init__(
+        self,
+        filters,
+        kernel_size=4,
+        strides=2,
+        padding="same",
+        use_bias=False,
+        use_batch_norm=True,
+        negative_slope=None,
+        momentum=0.9,
+        epsilon=1e-5,
+        kernel_initializer=None,
+        gamma_initializer="ones",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if negative_slope is None:
+            negative_slope = self.default_negative_slope
+        self.filters = validation.positive_int("filters", filters)
+        self.kernel_size = validation.positive_int("kernel_size", kernel_size)
+        self.strides = validation.positive_int("strides", strides)
+        self.padding = validation.one_of(
+            "padding", str(padding).lower(), ("same", "valid")
+        )
+        self.use_bias = bool(use_bias)
+        self.use_batch_norm = bool(use_batch_norm)
+        self.negative_slope = float(negative_slope)
+        if not 0.0 <= self.negative_slope <= 1.0:
+            raise ValueError(
+                "`negative_slope` must be between 0 and 1. "
+                f"Received: negative_slope={negative_slope}"
+            )
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer or dcgan_normal()
+        )
+        self.gamma_initializer = keras.initializers.get(gamma_initializer)
+
+        self.conv = self.conv_class(
+            self.filters,
+            self.kernel_size,
+            strides=self.strides,
+            padding=self.padding,
+            use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            name="conv",
+        )
+        self.batch_norm = None
+        if self.use_batch_norm:
+            self.batch_norm = keras.layers.BatchNormalization(
+                momentum=self.momentum,
+                epsilon=self.epsilon,
+                gamma_initializer=self.gamma_initializer,
+                dtype=self.dtype_policy,
+                name="batch_norm",
+            )
+        self.input_spec = keras.layers.InputSpec(ndim=4)
+
+    def build(self, input_shape):
+        self.conv.build(input_shape)
+        if self.batch_norm is not None:
+            self.batch_norm.build(self.conv.compute_output_shape(input_shape))
+        self.built = True
+
+    def call(self, inputs, training=None):
+        x = self.conv(inputs)
+        if self.batch_norm is not None:
+            x = self.batch_norm(x, training=training)
+        if self.negative_slope == 0.0:
+            return ops.relu(x)
+        return ops.leaky_relu(x, negative_slope=self.negative_slope)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(self.conv.compute_output_shape(input_shape))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "kernel_size": self.kernel_size,
+                "strides": self.strides,
+                "padding": self.padding,
+                "use_bias": self.use_bias,
+                "use_batch_norm": self.use_batch_norm,
+                "negative_slope": self.negative_slope,
+                "momentum": self.momentum,
+                "epsilon": self.epsilon,
+                "kernel_initializer": keras.initializers.serialize(
+                    self.kernel_initializer
+                ),
+                "gamma_initializer": keras.initializers.serialize(
+                    self.gamma_initializer
+                ),
+            }
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_dcgan")
+class GBlock(_ConvBlock):
+    """The generator's block: Conv2DTranspose -> BatchNorm -> ReLU.
+
+    With the defaults (kernel 4, stride 2, `"same"` padding) the block
+    doubles the height and width of its input, as in the chapter. With
+    `strides=1, padding="valid"` it turns a 1x1 input into 4x4, which is how
+    the generator's first block projects the latent vector.
+
+    Args:
+        filters: int. Number of output channels.
+        kernel_size: int. Side of the square kernel. Defaults to `4`.
+        strides: int. Upsampling factor. Defaults to `2`.
+        padding: `"same"` or `"valid"`. Defaults to `"same"`.
+        use_bias: bool. Whether the convolution has a bias. Defaults to
+            `False` (BatchNormalization makes it redundant).
+        use_batch_norm: bool. Whether to normalise. Defaults to `True`.
+        negative_slope: float in [0, 1]. Slope of the activation for
+            negative inputs; `0` is ReLU. Defaults to `0`.
+        momentum: float. BatchNormalization momentum. Defaults to `0.9`,
+            the chapter's (MXNet's and PyTorch's) value.
+        epsilon: float. BatchNormalization epsilon. Defaults to `1e-5`.
+        kernel_initializer: initializer for the kernel. Defaults to the
+            chapter's N(0, 0.02).
+        gamma_initializer: initializer for BatchNormalization's scale.
+            Defaults to `"ones"`.
+        **kwargs: standard layer arguments such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: a `(batch, height, width, channels)` tensor.
+        training: bool. Whether BatchNormalization uses batch statistics.
+
+    Example:
+
+    >>> block = keras_dcgan.GBlock(20)
+    >>> block(np.zeros((2, 16, 16, 3))).shape
+    (2, 32, 32, 20)
+    """
+
+    conv_class = keras.layers.Conv2DTranspose
+    default_negative_slope = 0.0
+
+
+@keras.saving.register_keras_serializable(package="keras_dcgan")
+class DBlock(_ConvBlock):
+    """The discriminator's block: Conv2D -> BatchNorm -> LeakyReLU(0.2).
+
+    With the defaults (kernel 4, stride 2, `"same"` padding) the block
+    halves the height and width of its input, as in the chapter. Set
+    `negative_slope=0` for a plain ReLU (the chapter's first exercise).
+
+    Args:
+        filters: int. Number of output channels.
+        kernel_size: int. Side of the square kernel. Defaults to `4`.
+        strides: int. Downsampling factor. Defaults to `2`.
+        padding: `"same"` or `"valid"`. Defaults to `"same"`.
+        use_bias: bool. Whether the convolution has a bias. Defaults to
+            `False`.
+        use_batch_norm: bool. Whether to normalise. Defaults to `True`.
+        negative_slope: float in [0, 1]. LeakyReLU slope; `0` is ReLU.
+            Defaults to `0.2`.
+        momentum: float. BatchNormalization momentum. Defaults to `0.9`.
+        epsilon: float. BatchNormalization epsilon. Defaults to `1e-5`.
+        kernel_initializer: initializer for the kernel. Defaults to the
+            chapter's N(0, 0.02).
+        gamma_initializer: initializer for BatchNormalization's scale.
+            Defaults to `"ones"`.
+        **kwargs: standard layer arguments such as `name` and `dtype`.
+
+    Call arguments:
+        inputs: a `(batch, height, width, channels)` tensor.
+        training: bool. Whether BatchNormalization uses batch statistics.
+
+    Example:
+
+    >>> block = keras_dcgan.DBlock(20)
+    >>> block(np.zeros((2, 16, 16, 3))).shape
+    (2, 8, 8, 20)
+    """
+
+    conv_class = keras.layers.Conv2D
+    default_negative_slope = 0.2

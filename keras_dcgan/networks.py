@@ -1,0 +1,203 @@
+"""The chapter's generator and discriminator, sized by their arguments."""
+
+import math
+
+import keras
+
+from keras_dcgan import validation
+from keras_dcgan.layers import DBlock, GBlock, dcgan_normal
+
+MIN_IMAGE_SIZE = 8
+
+
+def _validate_image_shape(image_shape):
+    """Returns `(size, channels)` for a square power-of-two image shape."""
+    try:
+        height, width, channels = (int(d) for d in image_shape)
+    except (TypeError, ValueError):
+        raise ValueError(
+            "`image_shape` must be a tuple `(height, width, channels)`. "
+            f"Received: image_shape={image_shape!r}"
+        ) from None
+    if (
+        height != width
+        or height < MIN_IMAGE_SIZE
+        or height & (height - 1)
+        or channels <= 0
+    ):
+        raise ValueError(
+            "`image_shape` must be square with a power-of-two side of at "
+            f"least {MIN_IMAGE_SIZE} and a positive number of channels, such "
+            f"as (64, 64, 3). Received: image_shape={tuple(image_shape)}"
+        )
+    return height, channels
+
+
+def _num_upsampling_blocks(size):
+    """Number of stride-2 blocks between the 4x4 stem and the last layer."""
+    return int(math.log2(size)) - 3
+
+
+def build_generator(
+    latent_dim=100,
+    image_shape=(64, 64, 3),
+    filters=64,
+    use_batch_norm=True,
+    momentum=0.9,
+    epsilon=1e-5,
+    kernel_initializer=None,
+    gamma_initializer="ones",
+    name="generator",
+):
+    """Builds the chapter's DCGAN generator as a functional `keras.Model`.
+
+    The latent vector, shaped `(1, 1, latent_dim)`, is projected to a 4x4
+    map with `filters * 2**k` channels by a `GBlock(strides=1,
+    padding="valid")`; `k` more `GBlock`s double the side and halve the
+    channels down to `filters`; a last `Conv2DTranspose` with a tanh makes
+    the image. At the defaults this is exactly the chapter's network:
+    512 -> 256 -> 128 -> 64 channels at 4, 8, 16 and 32 pixels, then a
+    64x64x3 image. The output is float32 even under a mixed precision
+    policy.
+
+    Args:
+        latent_dim: int. Size of the noise vector. Defaults to `100`.
+        image_shape: tuple `(size, size, channels)` with `size` a power of
+            two of at least 8. Defaults to `(64, 64, 3)`.
+        filters: int. Channels of the last `GBlock`. Defaults to `64`.
+        use_batch_norm: bool. Whether the blocks normalise. Defaults to
+            `True`.
+        momentum: float. BatchNormalization momentum. Defaults to `0.9`.
+        epsilon: float. BatchNormalization epsilon. Defaults to `1e-5`.
+        kernel_initializer: initializer of every kernel. Defaults to
+            N(0, 0.02).
+        gamma_initializer: initializer of BatchNormalization's scale.
+            Defaults to `"ones"`.
+        name: string. The model's name.
+
+    Returns:
+        A `keras.Model` mapping `(batch, 1, 1, latent_dim)` noise to
+        `(batch, size, size, channels)` images in [-1, 1].
+
+    Example:
+
+    >>> generator = keras_dcgan.build_generator()
+    >>> generator(np.zeros((1, 1, 1, 100))).shape
+    (1, 64, 64, 3)
+    """
+    latent_dim = validation.positive_int("latent_dim", latent_dim)
+    filters = validation.positive_int("filters", filters)
+    size, channels = _validate_image_shape(image_shape)
+    num_blocks = _num_upsampling_blocks(size)
+    block_args = dict(
+        use_batch_norm=use_batch_norm,
+        momentum=momentum,
+        epsilon=epsilon,
+        kernel_initializer=kernel_initializer,
+        gamma_initializer=gamma_initializer,
+    )
+
+    inputs = keras.Input((1, 1, latent_dim), name="noise")
+    x = GBlock(
+        filters * 2**num_blocks,
+        strides=1,
+        padding="valid",
+        name="block_0",
+        **block_args,
+    )(inputs)
+    for i in range(1, num_blocks + 1):
+        x = GBlock(
+            filters * 2 ** (num_blocks - i), name=f"block_{i}", **(block_args)
+        )(x)
+    x = keras.layers.Conv2DTranspose(
+        channels,
+        4,
+        strides=2,
+        padding="same",
+        use_bias=False,
+        kernel_initializer=kernel_initializer or dcgan_normal(),
+        name="to_image",
+    )(x)
+    outputs = keras.layers.Activation("tanh", dtype="float32", name="tanh")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def build_discriminator(
+    image_shape=(64, 64, 3),
+    filters=64,
+    negative_slope=0.2,
+    first_block_batch_norm=True,
+    use_batch_norm=True,
+    momentum=0.9,
+    epsilon=1e-5,
+    kernel_initializer=None,
+    gamma_initializer="ones",
+    name="discriminator",
+):
+    """Builds the chapter's DCGAN discriminator as a functional `keras.Model`.
+
+    The mirror of `build_generator`: `DBlock`s halve the side and double the
+    channels from `filters` until the map is 4x4, then a 4x4 `"valid"`
+    convolution gives one logit. At the defaults this is exactly the
+    chapter's network: 64 -> 128 -> 256 -> 512 channels at 32, 16, 8 and 4
+    pixels, then a `(1, 1, 1)` logit. The logit is float32 even under a mixed
+    precision policy.
+
+    Args:
+        image_shape: tuple `(size, size, channels)` with `size` a power of
+            two of at least 8. Defaults to `(64, 64, 3)`.
+        filters: int. Channels of the first `DBlock`. Defaults to `64`.
+        negative_slope: float. LeakyReLU slope; `0` gives the plain ReLU of
+            the chapter's first exercise. Defaults to `0.2`.
+        first_block_batch_norm: bool. Whether the first block normalises.
+            The chapter does (`True`, the default); the DCGAN paper does not.
+        use_batch_norm: bool. Whether the other blocks normalise. Defaults to
+            `True`.
+        momentum: float. BatchNormalization momentum. Defaults to `0.9`.
+        epsilon: float. BatchNormalization epsilon. Defaults to `1e-5`.
+        kernel_initializer: initializer of every kernel. Defaults to
+            N(0, 0.02).
+        gamma_initializer: initializer of BatchNormalization's scale.
+            Defaults to `"ones"`.
+        name: string. The model's name.
+
+    Returns:
+        A `keras.Model` mapping `(batch, size, size, channels)` images to
+        `(batch, 1, 1, 1)` logits.
+
+    Example:
+
+    >>> discriminator = keras_dcgan.build_discriminator()
+    >>> discriminator(np.zeros((1, 64, 64, 3))).shape
+    (1, 1, 1, 1)
+    """
+    filters = validation.positive_int("filters", filters)
+    size, channels = _validate_image_shape(image_shape)
+    num_blocks = _num_upsampling_blocks(size) + 1
+    block_args = dict(
+        negative_slope=negative_slope,
+        momentum=momentum,
+        epsilon=epsilon,
+        kernel_initializer=kernel_initializer,
+        gamma_initializer=gamma_initializer,
+    )
+
+    inputs = keras.Input((size, size, channels), name="images")
+    x = inputs
+    for i in range(num_blocks):
+        x = DBlock(
+            filters * 2**i,
+            use_batch_norm=first_block_batch_norm if i == 0 else use_batch_norm,
+            name=f"block_{i}",
+            **block_args,
+        )(x)
+    outputs = keras.layers.Conv2D(
+        1,
+        4,
+        padding="valid",
+        use_bias=False,
+        kernel_initializer=kernel_initializer or dcgan_normal(),
+        dtype="float32",
+        name="to_logit",
+    )(x)
+    return keras.Model(inputs, outputs, name=name)

@@ -1,0 +1,28 @@
+"""The gradient plumbing of the active backend, chosen once at import.
+
+Each backend module defines `GANTrainer`, a mixin with:
+
+- `train_step` / `test_step` in the signature its Keras trainer expects,
+  both delegating to the shared `DCGAN._gan_train_step` / `_gan_test_step`;
+- `_minimize(optimizer, variables, objective)`: call `objective()`, which
+  returns `(loss, aux)`, differentiate `loss` with respect to `variables`
+  and apply the gradients; returns `(loss, aux)`;
+- `_no_grad()`: a context in which no gradient is recorded.
+"""
+
+import keras
+
+_backend = keras.backend.backend()
+if _backend == "tensorflow":
+    from keras_dcgan.trainers.tensorflow import GANTrainer
+elif _backend == "jax":
+    from keras_dcgan.trainers.jax import GANTrainer
+elif _backend == "torch":
+    from keras_dcgan.trainers.torch import GANTrainer
+else:
+    raise ImportError(
+        "keras-dcgan supports the tensorflow, jax and torch backends. "
+        f"Received: KERAS_BACKEND={_backend!r}"
+    )
+
+__all__ = ["GANTrainer"]

@@ -1,0 +1,79 @@
+"""JAX plumbing: a pure step over the state lists `fit()` threads through.
+
+The step runs inside a `keras.StatelessScope` that maps every variable to
+its value in `state`, so the shared code can call the networks, draw noise
+and update metrics as if they were stateful; the new state is read back
+from the scope. Each player's gradient comes from `jax.value_and_grad` of a
+function that maps that player's trainable variables to traced values in a
+nested scope.
+"""
+
+import contextlib
+
+import jax
+import keras
+from keras.src.backend.common.stateless_scope import get_stateless_scope
+
+
+class GANTrainer:
+    def train_step(self, state, data):
+        variables = (
+            self.trainable_variables,
+            self.non_trainable_variables,
+            self.optimizer.variables,
+            self.metrics_variables,
+        )
+        return _stateless(variables, state, self._gan_train_step, data)
+
+    def test_step(self, state, data):
+        variables = (
+            self.trainable_variables,
+            self.non_trainable_variables,
+            self.metrics_variables,
+        )
+        return _stateless(variables, state, self._gan_test_step, data)
+
+    def _minimize(self, optimizer, variables, objective):
+        outer = get_stateless_scope()
+        values = [outer.get_current_value(v) for v in variables]
+
+        def scaled_objective(values):
+            with keras.StatelessScope() as inner:
+                inner.state_mapping = dict(outer.state_mapping)
+                for variable, value in zip(variables, values):
+                    inner.add_update((variable, value))
+                loss, aux = objective()
+            return optimizer.scale_loss(loss), (loss, aux, inner.state_mapping)
+
+        grad_fn = jax.value_and_grad(scaled_objective, has_aux=True)
+        (_, (loss, aux, updates)), gradients = grad_fn(values)
+        outer.state_mapping.update(updates)
+        optimizer_values = [
+            outer.get_current_value(v) for v in optimizer.variables
+        ]
+        new_values, optimizer_values = optimizer.stateless_apply(
+            optimizer_values, gradients, values
+        )
+        for variable, value in zip(variables, new_values):
+            outer.add_update((variable, value))
+        for variable, value in zip(optimizer.variables, optimizer_values):
+            outer.add_update((variable, value))
+        return loss, aux
+
+    def _no_grad(self):
+        return contextlib.nullcontext()
+
+
+def _stateless(variables, values, step, data):
+    """Runs `step(data)` on `values`; returns `(logs, new_values)`."""
+    mapping = [
+        pair
+        for group, group_values in zip(variables, values)
+        for pair in zip(group, group_values)
+    ]
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        logs = step(data)
+    new_values = tuple(
+        [scope.get_current_value(v) for v in group] for group in variables
+    )
+    return logs, new_values
