@@ -128,6 +128,12 @@ class DCGAN(GANTrainer, keras.Model):
             or keras.losses.BinaryCrossentropy(
                 from_logits=True, reduction=None
             ),
+            # Plain settings such as `jit_compile`, saved with the model.
+            "kwargs": {
+                name: value
+                for name, value in kwargs.items()
+                if isinstance(value, (bool, int, str))
+            },
         }
         self.d_optimizer = self._prepare(
             self._compile_args["d_optimizer"], self.discriminator
@@ -154,17 +160,21 @@ class DCGAN(GANTrainer, keras.Model):
     def get_compile_config(self):
         if not getattr(self, "_compile_args", None):
             return None
+        args = self._compile_args
         return {
-            name: keras.saving.serialize_keras_object(value)
-            for name, value in self._compile_args.items()
+            "d_optimizer": keras.optimizers.serialize(args["d_optimizer"]),
+            "g_optimizer": keras.optimizers.serialize(args["g_optimizer"]),
+            "loss_fn": keras.losses.serialize(args["loss_fn"]),
+            **args["kwargs"],
         }
 
     def compile_from_config(self, config):
+        config = dict(config)
         self.compile(
-            **{
-                name: keras.saving.deserialize_keras_object(value)
-                for name, value in config.items()
-            }
+            d_optimizer=keras.optimizers.deserialize(config.pop("d_optimizer")),
+            g_optimizer=keras.optimizers.deserialize(config.pop("g_optimizer")),
+            loss_fn=keras.losses.deserialize(config.pop("loss_fn")),
+            **config,
         )
 
     @property

@@ -30,16 +30,36 @@ def fake_images(n, image_shape=IMAGE_SHAPE, seed=0):
     return rng.uniform(-1, 1, (n,) + tuple(image_shape)).astype("float32")
 
 
+def state_of(model):
+    """Every variable of a compiled DCGAN as NumPy, under unique names."""
+    state = {
+        f"{owner}/{v.path}": keras.ops.convert_to_numpy(v)
+        for owner in (
+            "generator",
+            "discriminator",
+            "d_optimizer",
+            "g_optimizer",
+        )
+        for v in getattr(model, owner).variables
+    }
+    state["noise"] = keras.ops.convert_to_numpy(model.seed_generator.state)
+    return state
+
+
 def weights_of(model):
     return [keras.ops.convert_to_numpy(v) for v in model.weights]
 
 
-def run_python(code, backend=None, timeout=300):
+def run_python(code, backend=None, args=(), timeout=300):
     """Runs `code` in a fresh Python process; returns its stdout."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [tests, env.get("PYTHONPATH")])
+    )
     env["KERAS_BACKEND"] = backend or keras.backend.backend()
     result = subprocess.run(
-        [sys.executable, "-c", code],
+        [sys.executable, "-c", code, *args],
         env=env,
         capture_output=True,
         text=True,
