@@ -1,5 +1,8 @@
 """keras-dcgan: the DCGAN of Dive into Deep Learning as a Keras 3 model."""
 
+import importlib
+
+from keras_dcgan import images
 from keras_dcgan.dcgan import DCGAN
 from keras_dcgan.layers import DBlock, GBlock
 from keras_dcgan.networks import build_discriminator, build_generator
@@ -12,4 +15,14 @@ __all__ = [
     "__version__",
     "build_discriminator",
     "build_generator",
+    "datasets",
+    "images",
 ]
+
+
+def __getattr__(name):
+    # The loaders need TensorFlow's tf.data: import them only when used, so
+    # JAX and PyTorch users without TensorFlow can import the package.
+    if name == "datasets":
+        return importlib.import_module("keras_dcgan.datasets")
+    raise AttributeError(f"module 'keras_dcgan' has no attribute {name!r}")
