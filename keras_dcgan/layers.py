@@ -11,6 +11,41 @@ def dcgan_normal():
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
+@keras.saving.register_keras_serializable(package="keras_dcgan")
+class Conv2DTranspose(keras.layers.Conv2DTranspose):
+    """`keras.layers.Conv2DTranspose` with a fast gradient on JAX.
+
+    Identical in arguments and results. On the JAX backend, for channels-last
+    inputs without dilation or output padding, its gradients are computed as
+    those of the plain strided convolution it transposes, which avoids a slow
+    XLA:CPU path (see `keras_dcgan.jax_ops`). Other backends use Keras's op.
+    """
+
+    def call(self, inputs):
+        if (
+            keras.backend.backend() != "jax"
+            or self.data_format != "channels_last"
+            or self.output_padding is not None
+            or tuple(self.dilation_rate) != (1, 1)
+        ):
+            return super().call(inputs)
+        from keras_dcgan import jax_ops
+
+        output_shape = self.compute_output_shape(inputs.shape)
+        outputs = jax_ops.conv_transpose(
+            inputs,
+            ops.convert_to_tensor(self.kernel),
+            (inputs.shape[0],) + tuple(output_shape[1:]),
+            tuple(self.strides),
+            self.padding,
+        )
+        if self.use_bias:
+            outputs = ops.add(outputs, self.bias)
+        if self.activation is not None:
+            outputs = self.activation(outputs)
+        return outputs
+
+
 class _ConvBlock(keras.layers.Layer):
     """Convolution -> optional BatchNormalization -> (leaky) ReLU."""
 
@@ -157,7 +192,7 @@ class GBlock(_ConvBlock):
     (2, 32, 32, 20)
     """
 
-    conv_class = keras.layers.Conv2DTranspose
+    conv_class = Conv2DTranspose
     default_negative_slope = 0.0
 
 

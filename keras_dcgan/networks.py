@@ -5,7 +5,7 @@ import math
 import keras
 
 from keras_dcgan import validation
-from keras_dcgan.layers import DBlock, GBlock, dcgan_normal
+from keras_dcgan.layers import Conv2DTranspose, DBlock, GBlock, dcgan_normal
 
 MIN_IMAGE_SIZE = 8
 
@@ -109,7 +109,7 @@ def build_generator(
         x = GBlock(
             filters * 2 ** (num_blocks - i), name=f"block_{i}", **(block_args)
         )(x)
-    x = keras.layers.Conv2DTranspose(
+    x = Conv2DTranspose(
         channels,
         4,
         strides=2,

@@ -4,6 +4,7 @@ import pytest
 from helpers import run_layer_test
 
 from keras_dcgan import DBlock, GBlock
+from keras_dcgan.layers import Conv2DTranspose
 
 
 def test_gblock_doubles_side(tmp_path):
@@ -101,3 +102,44 @@ def test_invalid_arguments(kwargs, message):
 def test_rank_error_comes_from_input_spec():
     with pytest.raises(ValueError, match="ndim=4"):
         GBlock(4)(np.zeros((2, 8, 8), "float32"))
+
+
+@pytest.mark.parametrize(
+    "kernel_size, strides, padding, size",
+    [
+        (4, 2, "same", 5),
+        (4, 1, "valid", 1),
+        (3, 2, "same", 4),
+        (5, 2, "valid", 3),
+    ],
+)
+def test_conv2d_transpose_matches_keras(kernel_size, strides, padding, size):
+    args = dict(strides=strides, padding=padding, use_bias=True)
+    ours = Conv2DTranspose(3, kernel_size, **args)
+    stock = keras.layers.Conv2DTranspose(3, kernel_size, **args)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, size, size, 2)).astype("float32")
+    ours.build(x.shape)
+    stock.build(x.shape)
+    stock.set_weights(
+        [rng.normal(size=w.shape).astype("float32") for w in ours.weights]
+    )
+    ours.set_weights(stock.get_weights())
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(ours(x)),
+        keras.ops.convert_to_numpy(stock(x)),
+        atol=1e-5,
+    )
+    if keras.backend.backend() != "jax":
+        return
+    import jax
+
+    def loss(layer):
+        def f(x, kernel):
+            out, _ = layer.stateless_call([kernel, layer.bias.value], [], x)
+            return (out**2 * np.arange(out.size).reshape(out.shape)).sum()
+
+        return jax.grad(f, argnums=(0, 1))(x, layer.kernel.value)
+
+    for got, want in zip(loss(ours), loss(stock)):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
