@@ -204,9 +204,18 @@ class DCGAN(GANTrainer, keras.Model):
         return ops.cast(images, "float32")
 
     def _noise(self, batch_size):
-        return keras.random.normal(
-            (batch_size,) + self.noise_shape, seed=self.seed_generator
+        # Every replica draws the noise of the global batch from the same
+        # seed state and keeps its own slice: replicas get different noise,
+        # and the result equals single-device training on the global batch.
+        replica, num_replicas = self._replica()
+        noise = keras.random.normal(
+            (batch_size * num_replicas,) + self.noise_shape,
+            seed=self.seed_generator,
         )
+        if num_replicas == 1:
+            return noise
+        start = [replica * batch_size] + [0] * len(self.noise_shape)
+        return ops.slice(noise, start, (batch_size,) + self.noise_shape)
 
     def _bce(self, label, logits):
         logits = ops.reshape(ops.cast(logits, "float32"), (-1, 1))
@@ -224,6 +233,9 @@ class DCGAN(GANTrainer, keras.Model):
         return ops.mean(per_example), per_example
 
     def _update_metrics(self, d_loss, g_loss, real_logits, fake_logits):
+        # Per-example values of every replica, so the logs are global means.
+        values = self._all_replicas([d_loss, g_loss, real_logits, fake_logits])
+        d_loss, g_loss, real_logits, fake_logits = values
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         self.real_prob_tracker.update_state(ops.sigmoid(real_logits))

@@ -6,8 +6,13 @@ Each backend module defines `GANTrainer`, a mixin with:
   both delegating to the shared `DCGAN._gan_train_step` / `_gan_test_step`;
 - `_minimize(optimizer, variables, objective)`: call `objective()`, which
   returns `(loss, aux)`, differentiate `loss` with respect to `variables`
-  and apply the gradients; returns `(loss, aux)`;
-- `_no_grad()`: a context in which no gradient is recorded.
+  (summed over data-parallel replicas) and apply the gradients; returns
+  `(loss, aux)`;
+- `_no_grad()`: a context in which no gradient is recorded;
+- `_replica()`: `(index, count)` of this data-parallel replica among those
+  that split each batch (`(0, 1)` when the step sees the whole batch);
+- `_all_replicas(values)`: the per-example tensors of all such replicas, for
+  metrics that are global means.
 """
 
 import keras

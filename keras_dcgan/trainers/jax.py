@@ -63,6 +63,14 @@ class GANTrainer:
     def _no_grad(self):
         return contextlib.nullcontext()
 
+    def _replica(self):
+        # Under `keras.distribution.DataParallel` the step is one program over
+        # the global batch, which XLA shards: nothing to split or gather.
+        return 0, 1
+
+    def _all_replicas(self, values):
+        return values
+
 
 def _stateless(variables, values, step, data):
     """Runs `step(data)` on `values`; returns `(logs, new_values)`."""

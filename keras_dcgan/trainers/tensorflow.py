@@ -1,4 +1,11 @@
-"""TensorFlow plumbing: a `GradientTape` per player."""
+"""TensorFlow plumbing: a `GradientTape` per player.
+
+Under a `tf.distribute` strategy each replica scales its loss by the replica
+count, so the gradients the optimizer sums across replicas are those of the
+global batch's mean loss. Metrics need no gathering: each replica's mean
+over an equal share of the batch is averaged by `fit()`, and the metric
+variables are summed across replicas when read.
+"""
 
 import contextlib
 
@@ -15,10 +22,20 @@ class GANTrainer:
     def _minimize(self, optimizer, variables, objective):
         with tf.GradientTape() as tape:
             loss, aux = objective()
-            scaled_loss = optimizer.scale_loss(loss)
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            scaled_loss = optimizer.scale_loss(loss / replicas)
         gradients = tape.gradient(scaled_loss, variables)
         optimizer.apply(gradients, variables)
         return loss, aux
 
     def _no_grad(self):
         return contextlib.nullcontext()
+
+    def _replica(self):
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return 0, 1
+        return context.replica_id_in_sync_group, context.num_replicas_in_sync
+
+    def _all_replicas(self, values):
+        return values
