@@ -2,7 +2,7 @@
 
 import importlib
 
-from keras_dcgan import images
+from keras_dcgan import callbacks, checkpoints, images, presets
 from keras_dcgan.dcgan import DCGAN
 from keras_dcgan.layers import DBlock, GBlock
 from keras_dcgan.networks import build_discriminator, build_generator
@@ -15,8 +15,11 @@ __all__ = [
     "__version__",
     "build_discriminator",
     "build_generator",
+    "callbacks",
+    "checkpoints",
     "datasets",
     "images",
+    "presets",
 ]
 
 

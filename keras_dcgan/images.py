@@ -5,10 +5,10 @@ This module depends only on NumPy and Pillow (matplotlib for
 """
 
 import math
-import os
-import tempfile
 
 import numpy as np
+
+from keras_dcgan.files import atomic_write
 
 
 def _to_numpy(images):
@@ -185,20 +185,7 @@ def save_image_grid(images, path, rows=None, cols=None, **kwargs):
     ```
     """
     grid = make_grid(images, rows=rows, cols=cols, **kwargs)
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(
-        dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _pil_image(grid).save(f, format="PNG")
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+    atomic_write(path, lambda f: _pil_image(grid).save(f, format="PNG"))
     return grid
 
 

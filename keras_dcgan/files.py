@@ -1,0 +1,50 @@
+"""Atomic file writes: a reader or a killed process never sees half a file."""
+
+import os
+import tempfile
+
+
+def fsync_dir(folder):
+    """Flushes a folder's entries (a rename) to disk, where supported."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, write):
+    """Calls `write(file_object)` on a temporary file, then renames it.
+
+    The temporary file lies in the same folder (so the rename is atomic), is
+    flushed to disk before the rename, and is removed if anything fails.
+    Returns `path`.
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(
+        dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
+    )
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp_path, path)
+    except BaseException:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)
+        raise
+    fsync_dir(folder)
+    return path
+
+
+def write_bytes_atomic(path, data):
+    """Writes `data` (bytes) to `path` atomically."""
+    return atomic_write(path, lambda f: f.write(data))

@@ -1,0 +1,224 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+from helpers import IMAGE_SHAPE, LATENT_DIM, state_of
+
+from keras_dcgan import checkpoints, presets
+
+EPOCHS = 3
+BATCH = 4
+
+
+def tiny_preset(**overrides):
+    args = dict(
+        image_size=IMAGE_SHAPE[0],
+        filters=4,
+        latent_dim=LATENT_DIM,
+        batch_size=BATCH,
+        epochs=EPOCHS,
+    )
+    return presets.get_preset("d2l", **{**args, **overrides})
+
+
+def pixels(n=6 * BATCH):
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (n,) + IMAGE_SHAPE, dtype=np.uint8)
+
+
+def ordered_state(model):
+    """Every variable of the model and its optimizers, in order.
+
+    Optimizer names depend on how many were made in the process, so the
+    variables are matched by position rather than by path.
+    """
+    variables = (
+        model.generator.variables
+        + model.discriminator.variables
+        + model.d_optimizer.variables
+        + model.g_optimizer.variables
+        + [model.seed_generator.state]
+    )
+    return [(v.path, keras.ops.convert_to_numpy(v)) for v in variables]
+
+
+def run(directory, **kwargs):
+    kwargs.setdefault("preset", tiny_preset())
+    return checkpoints.train_run(
+        directory,
+        pixels(),
+        seed=0,
+        verbose=0,
+        print_fn=lambda line: None,
+        **kwargs,
+    )
+
+
+def test_epoch_order_depends_only_on_seed_and_epoch():
+    images = pixels(10)
+    a = checkpoints.EpochShuffledImages(images, 4, seed=1)
+    b = checkpoints.EpochShuffledImages(images, 4, seed=1)
+    for epoch in (0, 1, 2):
+        a.set_epoch(epoch)
+    b.set_epoch(2)
+    np.testing.assert_array_equal(a.order(), b.order())
+    b.set_epoch(1)
+    assert not np.array_equal(a.order(), b.order())
+    assert sorted(a.order()) == list(range(10))
+    assert len(a) == 3 and a[2].shape == (2,) + IMAGE_SHAPE
+    batch = a[0]
+    assert batch.dtype == np.float32
+    np.testing.assert_allclose(
+        batch, images[a.order()[:4]] / 127.5 - 1.0, atol=1e-6
+    )
+    with pytest.raises(ValueError, match=r"Received: images.shape=\(0,"):
+        checkpoints.EpochShuffledImages(images[:0], 4)
+
+
+def test_run_writes_checkpoint_and_outputs(tmp_path):
+    result = run(tmp_path)
+    record = checkpoints.read_checkpoint(tmp_path)
+    assert record["epoch"] == record["epochs"] == EPOCHS
+    assert record["step"] == EPOCHS * 6
+    assert record["config"]["learning_rate"] == 0.005
+    assert len(record["history"]["d_loss"]) == EPOCHS
+    # Only the latest model file is kept, and no temporary file remains.
+    assert os.listdir(tmp_path / "checkpoints") == ["epoch_0003.keras"]
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
+    assert len(result["grids"]) == EPOCHS and result["gif"]
+    with open(result["csv"]) as f:
+        assert len(f.read().splitlines()) == EPOCHS + 1
+    model, _ = checkpoints.load_checkpoint(tmp_path)
+    assert int(model.d_optimizer.iterations) == EPOCHS * 6
+    noise = np.load(tmp_path / "grid_noise.npy")
+    assert noise.shape == (21, LATENT_DIM)
+
+
+def test_failed_write_keeps_the_previous_checkpoint(tmp_path):
+    preset = tiny_preset(epochs=1)
+    result = run(tmp_path, preset=preset)
+    model = result["model"]
+    before = state_of(model)
+
+    def crash(path, *args, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"PK partial")
+        raise OSError("disk full")
+
+    model.save = crash
+    with pytest.raises(OSError, match="disk full"):
+        checkpoints.write_checkpoint(model, tmp_path, 2, {})
+    record = checkpoints.read_checkpoint(tmp_path)
+    assert record["epoch"] == 1
+    assert os.listdir(tmp_path / "checkpoints") == ["epoch_0001.keras"]
+    loaded, _ = checkpoints.load_checkpoint(tmp_path)
+    for name, value in state_of(loaded).items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_resume_checks_hyper_parameters(tmp_path):
+    run(tmp_path, preset=tiny_preset(epochs=1))
+    with pytest.raises(ValueError, match="already holds a run"):
+        run(tmp_path, preset=tiny_preset(epochs=1))
+    with pytest.raises(
+        ValueError,
+        match=r"other hyper-parameters.*learning_rate=0.001 \(run: 0.005\)",
+    ):
+        run(tmp_path, preset=tiny_preset(learning_rate=1e-3), resume=True)
+    with pytest.raises(ValueError, match=r"filters=8 \(run: 4\)"):
+        run(tmp_path, preset=tiny_preset(filters=8), resume=True, force=True)
+    result = run(
+        tmp_path,
+        preset=tiny_preset(epochs=2, learning_rate=1e-3),
+        resume=True,
+        force=True,
+    )
+    assert result["epoch"] == 2
+    assert np.isclose(float(result["model"].g_optimizer.learning_rate), 1e-3)
+    with pytest.raises(FileNotFoundError, match="no checkpoint to resume"):
+        run(tmp_path / "empty", resume=True)
+
+
+# Trains in a subprocess, sleeping after each batch from epoch 2 on and
+# reporting its position, so that the test can kill it mid-epoch.
+WORKER = """
+import json, os, sys, time
+import keras, numpy as np
+from test_checkpoints import run, tiny_preset
+
+directory = sys.argv[1]
+
+class Report(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch >= 1:
+            with open(os.path.join(directory, "position.tmp"), "w") as f:
+                json.dump([self.epoch, batch], f)
+            os.replace(os.path.join(directory, "position.tmp"),
+                       os.path.join(directory, "position.json"))
+            time.sleep(0.2)
+
+run(directory, callbacks=[Report()])
+"""
+
+
+def test_killed_run_resumes_to_the_uninterrupted_weights(tmp_path):
+    killed = tmp_path / "killed"
+    killed.mkdir()
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="3",
+        KERAS_BACKEND=keras.backend.backend(),
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [tests, os.environ.get("PYTHONPATH")])
+        ),
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", WORKER, str(killed)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    position = killed / "position.json"
+    deadline = time.monotonic() + 120
+    try:
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(process.stderr.read().decode())
+            assert time.monotonic() < deadline, "the worker made no progress"
+            record = checkpoints.read_checkpoint(killed)
+            if record and position.exists():
+                epoch, batch = json.loads(position.read_text())
+                # Epoch 2 (0-based 1) is half done; its checkpoint is not.
+                if record["epoch"] == 1 and epoch == 1 and batch >= 2:
+                    break
+            time.sleep(0.02)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        process.stderr.close()
+    assert checkpoints.read_checkpoint(killed)["epoch"] == 1
+
+    resumed = run(killed, resume=True)
+    straight = run(tmp_path / "straight")
+    assert resumed["epoch"] == straight["epoch"] == EPOCHS
+    # Same backend, same CPU kernels, same batches in the same order and
+    # the exact saved state: the weights are bit-identical.
+    expected = ordered_state(straight["model"])
+    got = ordered_state(resumed["model"])
+    assert len(got) == len(expected) > 0
+    for (name, value), (_, want) in zip(got, expected):
+        np.testing.assert_array_equal(value, want, err_msg=name)
+    # The history of the cut epoch was replaced, not duplicated.
+    with open(resumed["csv"]) as f, open(straight["csv"]) as g:
+        assert f.read() == g.read()
+    assert len(resumed["grids"]) == EPOCHS
