@@ -65,6 +65,7 @@ class _ConvBlock(keras.layers.Layer):
         epsilon=1e-5,
         kernel_initializer=None,
         gamma_initializer="ones",
+        synchronized=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -90,6 +91,7 @@ class _ConvBlock(keras.layers.Layer):
             kernel_initializer or dcgan_normal()
         )
         self.gamma_initializer = keras.initializers.get(gamma_initializer)
+        self.synchronized = bool(synchronized)
 
         self.conv = self.conv_class(
             self.filters,
@@ -107,6 +109,7 @@ class _ConvBlock(keras.layers.Layer):
                 momentum=self.momentum,
                 epsilon=self.epsilon,
                 gamma_initializer=self.gamma_initializer,
+                synchronized=self.synchronized,
                 dtype=self.dtype_policy,
                 name="batch_norm",
             )
@@ -148,6 +151,7 @@ class _ConvBlock(keras.layers.Layer):
                 "gamma_initializer": keras.initializers.serialize(
                     self.gamma_initializer
                 ),
+                "synchronized": self.synchronized,
             }
         )
         return config
@@ -179,6 +183,9 @@ class GBlock(_ConvBlock):
             chapter's N(0, 0.02).
         gamma_initializer: initializer for BatchNormalization's scale.
             Defaults to `"ones"`.
+        synchronized: bool. Whether BatchNormalization uses the statistics
+            of the global batch across the replicas of a `tf.distribute`
+            strategy (TensorFlow only). Defaults to `False`.
         **kwargs: standard layer arguments such as `name` and `dtype`.
 
     Call arguments:
@@ -220,6 +227,9 @@ class DBlock(_ConvBlock):
             chapter's N(0, 0.02).
         gamma_initializer: initializer for BatchNormalization's scale.
             Defaults to `"ones"`.
+        synchronized: bool. Whether BatchNormalization uses the statistics
+            of the global batch across the replicas of a `tf.distribute`
+            strategy (TensorFlow only). Defaults to `False`.
         **kwargs: standard layer arguments such as `name` and `dtype`.
 
     Call arguments:

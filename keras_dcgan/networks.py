@@ -47,6 +47,7 @@ def build_generator(
     epsilon=1e-5,
     kernel_initializer=None,
     gamma_initializer="ones",
+    synchronized_batch_norm=False,
     name="generator",
 ):
     """Builds the chapter's DCGAN generator as a functional `keras.Model`.
@@ -73,6 +74,9 @@ def build_generator(
             N(0, 0.02).
         gamma_initializer: initializer of BatchNormalization's scale.
             Defaults to `"ones"`.
+        synchronized_batch_norm: bool. Whether BatchNormalization uses the
+            global batch's statistics across `tf.distribute` replicas
+            (TensorFlow only). Defaults to `False`.
         name: string. The model's name.
 
     Returns:
@@ -95,6 +99,7 @@ def build_generator(
         epsilon=epsilon,
         kernel_initializer=kernel_initializer,
         gamma_initializer=gamma_initializer,
+        synchronized=synchronized_batch_norm,
     )
 
     inputs = keras.Input((1, 1, latent_dim), name="noise")
@@ -132,6 +137,7 @@ def build_discriminator(
     epsilon=1e-5,
     kernel_initializer=None,
     gamma_initializer="ones",
+    synchronized_batch_norm=False,
     name="discriminator",
 ):
     """Builds the chapter's DCGAN discriminator as a functional `keras.Model`.
@@ -159,6 +165,9 @@ def build_discriminator(
             N(0, 0.02).
         gamma_initializer: initializer of BatchNormalization's scale.
             Defaults to `"ones"`.
+        synchronized_batch_norm: bool. Whether BatchNormalization uses the
+            global batch's statistics across `tf.distribute` replicas
+            (TensorFlow only). Defaults to `False`.
         name: string. The model's name.
 
     Returns:
@@ -180,6 +189,7 @@ def build_discriminator(
         epsilon=epsilon,
         kernel_initializer=kernel_initializer,
         gamma_initializer=gamma_initializer,
+        synchronized=synchronized_batch_norm,
     )
 
     inputs = keras.Input((size, size, channels), name="images")

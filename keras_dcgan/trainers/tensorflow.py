@@ -14,10 +14,10 @@ import tensorflow as tf
 
 class GANTrainer:
     def train_step(self, data):
-        return self._gan_train_step(data)
+        return _reducible(self._gan_train_step(data))
 
     def test_step(self, data):
-        return self._gan_test_step(data)
+        return _reducible(self._gan_test_step(data))
 
     def _minimize(self, optimizer, variables, objective):
         with tf.GradientTape() as tape:
@@ -39,3 +39,19 @@ class GANTrainer:
 
     def _all_replicas(self, values):
         return values
+
+
+def _reducible(logs):
+    """Gives each log a batch axis when training on several workers.
+
+    Keras 3 reduces multi-worker step outputs with `strategy.reduce("MEAN",
+    value, axis=0)`, which fails on the scalar metric results every
+    `train_step` returns; a one-element axis makes that reduction a mean.
+    """
+    strategy = tf.distribute.get_strategy()
+    extended = strategy.extended
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
+        getattr(extended, "_in_multi_worker_mode", lambda: False)()
+    ):
+        return {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs

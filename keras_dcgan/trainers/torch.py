@@ -23,7 +23,7 @@ class GANTrainer:
 
     def train_step(self, data):
         logs = self._gan_train_step(data)
-        if self._distributed():
+        if self._distributed() and self._sync_replicas:
             with torch.no_grad():
                 self._average([v.value for v in self._moving_statistics()])
         return logs
@@ -38,7 +38,7 @@ class GANTrainer:
             optimizer.scale_loss(loss), [v.value for v in variables]
         )
         with torch.no_grad():
-            if self._distributed():
+            if self._distributed() and self._sync_replicas:
                 self._average(gradients)
             optimizer.apply(gradients, variables)
         return loss, aux
@@ -62,7 +62,7 @@ class GANTrainer:
         return gathered
 
     def _distributed(self):
-        return self._sync_replicas and _world_size() > 1
+        return _world_size() > 1
 
     def _moving_statistics(self):
         return [
