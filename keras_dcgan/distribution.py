@@ -119,6 +119,10 @@ def distribute(mode="auto"):
 
         return tf.distribute.MultiWorkerMirroredStrategy().scope()
     if mode == "data-parallel":
+        if "KERAS_DISTRIBUTION_NUM_PROCESSES" in os.environ:
+            # Several hosts: join them first (reads the KERAS_DISTRIBUTION_*
+            # variables), so DataParallel spans every host's devices.
+            keras.distribution.initialize()
         keras.distribution.set_distribution(keras.distribution.DataParallel())
     elif mode == "torch-ddp":
         _init_process_group()

@@ -240,3 +240,45 @@ def test_torch_ddp_keeps_ranks_identical(sync):
     assert same == sync
     if sync:
         assert first["logs"] == second["logs"]
+
+
+EXAMPLE = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    "examples",
+    "distributed.py",
+)
+LAUNCHES = {
+    "tensorflow": ([sys.executable, EXAMPLE, "--distribute=mirrored"], {}),
+    "jax": (
+        [sys.executable, EXAMPLE, "--distribute=data-parallel"],
+        {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
+    ),
+    "torch": (
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc-per-node=2",
+            "--master-addr=127.0.0.1",
+            f"--master-port={free_port()}",
+            EXAMPLE,
+            "--distribute=torch-ddp",
+        ],
+        {},
+    ),
+}
+
+
+def test_example_launch_command(tmp_path):
+    command, env = LAUNCHES[keras.backend.backend()]
+    result = subprocess.run(
+        command + ["--dry-run", f"--output={tmp_path / 'model.keras'}"],
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **env),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    world_size = 2 if keras.backend.backend() == "torch" else 1
+    assert f"world_size={world_size}" in result.stdout
+    assert (tmp_path / "model.keras").exists()
