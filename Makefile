@@ -1,13 +1,18 @@
-# Set-up and tests. `make test` creates .venv, installs the package with its
-# test extras and runs the suite once per Keras backend.
+# Set-up, training and tests. Each target creates .venv and installs the
+# package with its test, JAX and PyTorch extras first.
+#   make train [DATA=path/to/pokemon.zip] [EPOCHS=40] [BACKEND=tensorflow]
+#   make test
 PYTHON ?= python3
 VENV ?= .venv
 # A CPU build of PyTorch; set TORCH=torch for your platform's default build.
 TORCH ?= torch==2.13.0
 BACKENDS ?= tensorflow jax torch
 PYTEST_ARGS ?=
+DATA ?=
+EPOCHS ?=
+BACKEND ?= tensorflow
 
-.PHONY: install test
+.PHONY: install test train
 
 install: $(VENV)/.installed
 
@@ -24,3 +29,7 @@ test: install
 	  KERAS_BACKEND=$$backend TF_CPP_MIN_LOG_LEVEL=3 \
 	    $(VENV)/bin/python -m pytest $(PYTEST_ARGS) || status=1; \
 	done; exit $$status
+
+train: install
+	$(VENV)/bin/keras-dcgan train --backend $(BACKEND) --dataset pokemon \
+	  --preset d2l $(if $(DATA),--data "$(DATA)") $(if $(EPOCHS),--epochs $(EPOCHS))
