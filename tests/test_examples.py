@@ -1,33 +1,86 @@
-import os
-import subprocess
-import sys
+import importlib.util
+import json
 from pathlib import Path
 
-import keras
 from PIL import Image
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
-def test_fashion_mnist_example_dry_run(tmp_path):
-    out = tmp_path / "grids"
-    result = subprocess.run(
+def load_example(name):
+    """Imports an example script as a module (in this process's backend)."""
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / name)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_fashion_mnist_example_dry_run(tmp_path, capsys):
+    example = load_example("fashion_mnist.py")
+    example.main(["--dry-run", f"--output-dir={tmp_path}"])
+    out = capsys.readouterr().out
+    assert "rank category" in out and "All categories together" in out
+    assert "memorisation" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    categories = report["categories"]
+    assert len(categories) == 10
+    assert abs(sum(c["share"] for c in categories) - 1.0) < 1e-6
+    scored = [c for c in categories if c["report"] is not None]
+    assert scored, "the untrained generator's images land in some category"
+    kids = [c["report"]["metrics"]["kid"]["value"] for c in scored]
+    assert kids == sorted(kids)  # ranked from best to worst
+    with Image.open(tmp_path / "samples_by_category.png") as image:
+        assert image.size[0] > image.size[1] / 2
+
+
+def test_fashion_mnist_example_per_class_dry_run(tmp_path, capsys):
+    example = load_example("fashion_mnist.py")
+    example.main(
         [
-            sys.executable,
-            str(EXAMPLES / "fashion_mnist.py"),
             "--dry-run",
-            "--classes=trouser,bag",
-            f"--output-dir={out}",
-        ],
-        env=dict(os.environ, KERAS_BACKEND=keras.backend.backend()),
-        capture_output=True,
-        text=True,
-        timeout=300,
+            "--per-class",
+            "--classes=trouser",
+            f"--output-dir={tmp_path}",
+        ]
     )
-    assert result.returncode == 0, result.stderr
-    assert "trouser" in result.stdout and "bag" in result.stdout
-    for name in ("trouser", "bag"):
-        for kind in ("generated", "real"):
-            with Image.open(out / f"{name}_{kind}.png") as image:
-                # 3 rows x 7 columns of 32x32 images with 2-pixel borders.
-                assert image.size == (7 * 34 + 2, 3 * 34 + 2)
+    out = capsys.readouterr().out
+    assert "One GAN per category" in out
+    report = json.loads((tmp_path / "report.json").read_text())
+    names = {c["category"] for c in report["categories"]}
+    assert names == {"Trouser"}
+    assert (tmp_path / "samples_by_category.png").exists()
+
+
+def test_fashion_mnist_example_full_budget_flag():
+    example = load_example("fashion_mnist.py")
+    args = example.parse_args(["--full"])
+    assert (args.epochs, args.filters, args.num_samples) == (20, 64, 10000)
+    args = example.parse_args(["--full", "--epochs=5"])
+    assert args.epochs == 5
+
+
+def test_relu_vs_leaky_relu_example_dry_run(tmp_path, capsys):
+    example = load_example("relu_vs_leaky_relu.py")
+    example.main(["--dry-run", "--seeds=3", f"--output-dir={tmp_path}"])
+    out = capsys.readouterr().out
+    assert "real vs real" in out and "Over seeds" not in out
+    runs = json.loads((tmp_path / "report.json").read_text())["runs"]
+    assert [(r["negative_slope"], r["seed"]) for r in runs] == [
+        (0.2, 3),
+        (0.0, 3),
+    ]
+    assert all(len(r["d_loss"]) == 1 for r in runs)  # one step each
+    with Image.open(tmp_path / "comparison.png") as image:
+        assert image.size[0] > 2 * image.size[1]
+    # Over several seeds the script reports the spread.
+    fake_runs = [
+        {"variant": variant, "report": {"metrics": metrics}}
+        for variant, metrics in (
+            ("ReLU", {m: {"value": 1.0} for m in example.METRICS}),
+            ("ReLU", {m: {"value": 3.0} for m in example.METRICS}),
+            ("LeakyReLU(0.2)", {m: {"value": 2.0} for m in example.METRICS}),
+        )
+    ]
+    spread = example.format_spread(fake_runs)
+    assert "ReLU            (2 seeds) kid 2.000±1.000" in spread
+    assert "LeakyReLU(0.2)  (1 seeds) kid 2.000±0.000" in spread
