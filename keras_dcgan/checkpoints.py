@@ -29,12 +29,13 @@ import csv
 import io
 import json
 import os
+import warnings
 
 import keras
 import numpy as np
 
 from keras_dcgan import callbacks as callbacks_lib
-from keras_dcgan import validation
+from keras_dcgan import safety, validation
 from keras_dcgan.dcgan import DCGAN
 from keras_dcgan.files import fsync_dir, write_bytes_atomic
 
@@ -258,7 +259,7 @@ def load_checkpoint(directory):
             "`directory` must be a run folder holding a checkpoint "
             f"({CHECKPOINT_FILE}). Received: directory={directory!r}"
         )
-    model = keras.saving.load_model(os.path.join(directory, record["model"]))
+    model = safety.load_model(os.path.join(directory, record["model"]))
     return model, record
 
 
@@ -288,14 +289,38 @@ class Checkpoint(keras.callbacks.Callback):
             del values[epoch:]
             values.extend([float("nan")] * (epoch - len(values)))
             values.append(float(value))
-        write_checkpoint(
-            self.model,
-            self.directory,
-            epoch + 1,
-            self.config,
-            self.history,
-            epochs=self.epochs,
-        )
+        bad = safety.nonfinite_variables(self.model)
+        if bad:  # Keep the last good checkpoint (`on_nan="continue"`).
+            warnings.warn(
+                f"Not writing the checkpoint of epoch {epoch + 1}: "
+                f"{len(bad)} variables hold NaN or infinity (such as "
+                f"{bad[0]!r}); the last good checkpoint is kept.",
+                safety.TrainingHealthWarning,
+                stacklevel=2,
+            )
+            return
+        try:
+            write_checkpoint(
+                self.model,
+                self.directory,
+                epoch + 1,
+                self.config,
+                self.history,
+                epochs=self.epochs,
+            )
+        except OSError as error:
+            record = read_checkpoint(self.directory)
+            kept = (
+                f"the checkpoint of epoch {record['epoch']} is intact; free "
+                "some space and resume it (`resume=True`, `--resume`)"
+                if record
+                else "no earlier checkpoint exists"
+            )
+            raise OSError(
+                error.errno,
+                f"Could not write the checkpoint of epoch {epoch + 1} in "
+                f"{self.directory} ({error.strerror or error}); {kept}",
+            ) from error
 
 
 def _write_history_csv(path, history):
@@ -371,6 +396,7 @@ def train_run(
     summary_every_epoch=False,
     verbose="auto",
     print_fn=print,
+    on_nan="stop",
 ):
     """Trains a DCGAN in a run folder, with checkpoints, grids and curves.
 
@@ -411,6 +437,11 @@ def train_run(
         summary_every_epoch: bool. Print the summary line every epoch.
         verbose: `fit()` verbosity. Defaults to `"auto"`.
         print_fn: function used for the summary line. Defaults to `print`.
+        on_nan: `"stop"` (default): a NaN or infinite loss stops training
+            with `keras_dcgan.safety.NonFiniteLossError` naming the epoch
+            and step, and the last good checkpoint is kept. `"continue"`
+            warns and goes on (checkpoints are written only while the
+            weights are finite).
 
     Returns:
         A dict with `model`, `summary` (the summary line), `epoch`
@@ -418,12 +449,9 @@ def train_run(
         `grids`, `gif`, `curves`, `csv`.
     """
     directory = os.fspath(directory)
-    images = np.asarray(images)
-    if images.ndim != 4:
-        raise ValueError(
-            "`images` must be an array (num_images, size, size, channels). "
-            f"Received: images.shape={images.shape}"
-        )
+    images = safety.check_images(images)
+    guard = safety.StopOnNonFinite(on_nan, checkpoint_dir=directory)
+    safety.check_writable(directory)
     channels = channels or images.shape[-1]
     run_config = {
         k: v
@@ -483,6 +511,8 @@ def train_run(
         )
     if jit_compile is not None:
         model.jit_compile = bool(jit_compile)
+    # Two checkpoints exist for a moment, then the final model is written.
+    safety.check_free_space(directory, 3 * safety.checkpoint_bytes(model))
 
     data = EpochShuffledImages(images, preset.batch_size, seed=seed)
     csv_path = os.path.join(directory, HISTORY_FILE)
@@ -501,6 +531,7 @@ def train_run(
     )
     all_callbacks = [
         _SetEpoch(data),
+        guard,
         *(callbacks or []),
         grid,
         callbacks_lib.LossCurves(

@@ -23,9 +23,12 @@ import os
 import platform
 import subprocess
 import sys
+import warnings
 
 import keras
 import numpy as np
+
+from keras_dcgan.evaluation import command as evaluate_command
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DATASETS = ("pokemon", "fashion-mnist", "folder", "fake")
@@ -144,6 +147,19 @@ def build_parser():
         action="store_true",
         help=f"{DRY_RUN_BATCHES} small batches, 1 epoch (for CI)",
     )
+    train.add_argument(
+        "--on-nan",
+        choices=("stop", "continue"),
+        default="stop",
+        help="a NaN or infinite loss stops training (default) or goes on",
+    )
+    train.add_argument(
+        "--bad-images",
+        choices=("skip", "fail"),
+        default="skip",
+        help="unreadable image files are skipped with a warning (default) "
+        "or stop the command",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     _add_backend(train)
 
@@ -171,6 +187,7 @@ def build_parser():
     )
     _add_backend(sample)
 
+    evaluate_command.add_parser(commands)
     info = commands.add_parser("info", help="versions, backend, devices")
     _add_backend(info)
     return parser
@@ -272,7 +289,7 @@ def _load_images(dataset, data, image_size, seed, limit):
 
 
 def _train(args):
-    from keras_dcgan import checkpoints, presets
+    from keras_dcgan import checkpoints, presets, safety
 
     if args.force and not args.resume:
         raise UsageError(f"{PROG}: error: --force only applies to --resume.")
@@ -327,7 +344,17 @@ def _train(args):
     if data is not None:
         data = os.path.abspath(data)
     limit = DRY_RUN_BATCHES * preset.batch_size if dry_run else None
-    images = _load_images(dataset, data, preset.image_size, seed, limit)
+    # Before the data is decoded, which may take minutes.
+    safety.check_writable(directory)
+    with warnings.catch_warnings():
+        if args.bad_images == "fail":
+            warnings.simplefilter("error", safety.SkippedImageWarning)
+        try:
+            images = _load_images(dataset, data, preset.image_size, seed, limit)
+        except safety.SkippedImageWarning as error:
+            raise UsageError(
+                f"{PROG}: error: {error} Received: --bad-images=fail"
+            ) from None
     mixed = args.mixed_precision or (
         saved.get("mixed_precision") if record else None
     )
@@ -347,6 +374,7 @@ def _train(args):
         jit_compile=args.jit,
         mixed_precision=mixed,
         verbose=0 if args.quiet else "auto",
+        on_nan=args.on_nan,
     )
     print(f"Trained {result['epoch']} epochs in {directory}")
     print(f"  model:      {result['model_path']}")
@@ -484,8 +512,8 @@ def main(argv=None):
             `sys.argv[1:]`.
 
     Returns:
-        The exit status: 0 on success, 2 for a user mistake (reported as one
-        line on stderr).
+        The exit status: 0 on success, 2 for a user mistake, 1 for a full
+        disk or a diverged (NaN) run; errors are one line on stderr.
     """
     replace_process = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -497,7 +525,12 @@ def main(argv=None):
             args = build_parser().parse_args(argv)
         except SystemExit as exit_:  # --help
             return exit_.code or 0
-        command = {"train": _train, "sample": _sample, "info": _info}
+        command = {
+            "train": _train,
+            "sample": _sample,
+            "evaluate": evaluate_command.run,
+            "info": _info,
+        }
         return command[args.command](args)
     except UsageError as error:
         print(str(error), file=sys.stderr)
@@ -507,6 +540,11 @@ def main(argv=None):
         message = " ".join(str(error).split())
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
+    except (OSError, FloatingPointError) as error:
+        # A full disk or a diverged run: one line, the checkpoint is kept.
+        message = " ".join(str(error).split())
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ import tensorflow as tf
 from PIL import Image, ImageColor
 
 from keras_dcgan import images as images_lib
+from keras_dcgan.safety import SkippedImageWarning
 from keras_dcgan.validation import one_of, positive_int
 
 POKEMON_URL = "https://d2l-data.s3-accelerate.amazonaws.com/pokemon.zip"
@@ -412,6 +413,7 @@ def _decode_into(out, source, names, decode_args, num_workers):
         warnings.warn(
             f"Skipped {len(failures)} unreadable, corrupt or oversized image "
             f"file(s) in {source.origin} (for example {example!r}: {reason}).",
+            SkippedImageWarning,
             stacklevel=4,
         )
     return ok
@@ -670,7 +672,9 @@ def image_folder_dataset(
       averages areas (Pillow's BOX filter), upscaling is bilinear.
     - Unreadable, corrupt or oversized files (Pillow's decompression-bomb
       limit, `PIL.Image.MAX_IMAGE_PIXELS`, stays on) are skipped with one
-      warning giving their count and an example.
+      `keras_dcgan.safety.SkippedImageWarning` giving their count and an
+      example. To fail instead, turn it into an error with
+      `warnings.filterwarnings("error", category=SkippedImageWarning)`.
 
     The decoded `uint8` pixels are kept in memory, or in `cache_file` (a
     `.npy` file, memory-mapped and reused by later calls while the images

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_dcgan import validation
+from keras_dcgan import safety, validation
 from keras_dcgan.optimizers import OptimizerGroup
 from keras_dcgan.trainers import GANTrainer
 
@@ -190,6 +190,7 @@ class DCGAN(GANTrainer, keras.Model):
 
     def _real_images(self, data):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        safety.warn_if_integer_pixels(images)
         images = ops.convert_to_tensor(images)
         shape = tuple(images.shape)
         if len(shape) != len(self.image_shape) + 1 or any(
