@@ -32,6 +32,11 @@ def atomic_write(path, write):
         dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
     )
     try:
+        # mkstemp creates the file readable by its owner only; give the
+        # final file the permissions of any file the user creates.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
