@@ -11,39 +11,133 @@ def dcgan_normal():
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
-@keras.saving.register_keras_serializable(package="keras_dcgan")
-class Conv2DTranspose(keras.layers.Conv2DTranspose):
-    """`keras.layers.Conv2DTranspose` with a fast gradient on JAX.
+def _fast_conv_call(layer, inputs, transpose):
+    """Runs a convolution layer on this backend's faster op, or returns None.
 
-    Identical in arguments and results. On the JAX backend, for channels-last
-    inputs without dilation or output padding, its gradients are computed as
-    those of the plain strided convolution it transposes, which avoids a slow
-    XLA:CPU path (see `keras_dcgan.jax_ops`). Other backends use Keras's op.
+    PyTorch: channels-last tensors passed to oneDNN as `channels_last`
+    memory, with no layout copies (`keras_dcgan.torch_ops`). JAX: transposed
+    convolutions whose gradients avoid a slow XLA:CPU path
+    (`keras_dcgan.jax_ops`). Other backends and cases: None.
+    """
+    backend = keras.backend.backend()
+    if (
+        backend not in ("torch", "jax")
+        or (backend == "jax" and not transpose)
+        or layer.data_format != "channels_last"
+        or getattr(layer, "output_padding", None) is not None
+        or getattr(layer, "groups", 1) != 1
+        or tuple(layer.dilation_rate) != (1, 1)
+    ):
+        return None
+    kernel = ops.convert_to_tensor(layer.kernel)
+    strides = tuple(layer.strides)
+    if backend == "torch":
+        from keras_dcgan import torch_ops
+
+        op = torch_ops.conv_transpose if transpose else torch_ops.conv
+        outputs = op(inputs, kernel, strides, layer.padding)
+        if outputs is None:
+            return None
+    else:
+        from keras_dcgan import jax_ops
+
+        output_shape = layer.compute_output_shape(inputs.shape)
+        outputs = jax_ops.conv_transpose(
+            inputs,
+            kernel,
+            (inputs.shape[0],) + tuple(output_shape[1:]),
+            strides,
+            layer.padding,
+        )
+    if layer.use_bias:
+        outputs = ops.add(outputs, layer.bias)
+    if layer.activation is not None:
+        outputs = layer.activation(outputs)
+    return outputs
+
+
+@keras.saving.register_keras_serializable(package="keras_dcgan")
+class Conv2D(keras.layers.Conv2D):
+    """`keras.layers.Conv2D`, faster on PyTorch.
+
+    Identical in arguments and results. On the torch backend, channels-last
+    inputs reach oneDNN without the two layout copies Keras makes (see
+    `keras_dcgan.torch_ops`). Other backends use Keras's op.
     """
 
     def call(self, inputs):
-        if (
-            keras.backend.backend() != "jax"
-            or self.data_format != "channels_last"
-            or self.output_padding is not None
-            or tuple(self.dilation_rate) != (1, 1)
-        ):
-            return super().call(inputs)
-        from keras_dcgan import jax_ops
+        outputs = _fast_conv_call(self, inputs, transpose=False)
+        return super().call(inputs) if outputs is None else outputs
 
-        output_shape = self.compute_output_shape(inputs.shape)
-        outputs = jax_ops.conv_transpose(
-            inputs,
-            ops.convert_to_tensor(self.kernel),
-            (inputs.shape[0],) + tuple(output_shape[1:]),
-            tuple(self.strides),
-            self.padding,
-        )
-        if self.use_bias:
-            outputs = ops.add(outputs, self.bias)
-        if self.activation is not None:
-            outputs = self.activation(outputs)
-        return outputs
+
+@keras.saving.register_keras_serializable(package="keras_dcgan")
+class Conv2DTranspose(keras.layers.Conv2DTranspose):
+    """`keras.layers.Conv2DTranspose`, faster on JAX and PyTorch.
+
+    Identical in arguments and results. On JAX, for channels-last inputs
+    without dilation or output padding, its gradients are computed as those
+    of the plain strided convolution it transposes, which avoids a slow
+    XLA:CPU path (see `keras_dcgan.jax_ops`); on PyTorch it runs without
+    layout copies (see `keras_dcgan.torch_ops`). Other backends use Keras's
+    op.
+    """
+
+    def call(self, inputs):
+        outputs = _fast_conv_call(self, inputs, transpose=True)
+        return super().call(inputs) if outputs is None else outputs
+
+
+@keras.saving.register_keras_serializable(package="keras_dcgan")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """`keras.layers.BatchNormalization`, fused on PyTorch and TensorFlow.
+
+    Identical in arguments, variables and results (up to float rounding).
+    For 4D channels-last inputs without a mask, renorm or synchronisation,
+    it runs as one fused op: PyTorch's `native_batch_norm` (see
+    `keras_dcgan.torch_ops`) or TensorFlow's `FusedBatchNormV3` (see
+    `keras_dcgan.tensorflow_ops`), which also keep bfloat16 inputs in
+    bfloat16 instead of upcasting them. Other cases use Keras's ops.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        backend = keras.backend.backend()
+        if (
+            backend not in ("torch", "tensorflow")
+            or mask is not None
+            or self.renorm
+            or self.synchronized
+            or len(inputs.shape) != 4
+            or self.axis not in (-1, 3)
+        ):
+            return super().call(inputs, training=training, mask=mask)
+        if backend == "torch":
+            from keras_dcgan import torch_ops as fused
+        else:
+            from keras_dcgan import tensorflow_ops as fused
+
+        gamma = ops.convert_to_tensor(self.gamma) if self.scale else None
+        beta = ops.convert_to_tensor(self.beta) if self.center else None
+        if training and self.trainable:
+            outputs, mean, variance = fused.batch_norm_train(
+                inputs, gamma, beta, self.epsilon
+            )
+            for moving, batch in (
+                (self.moving_mean, mean),
+                (self.moving_variance, variance),
+            ):
+                moving.assign(
+                    moving * self.momentum + batch * (1.0 - self.momentum)
+                )
+        else:
+            outputs = fused.batch_norm_inference(
+                inputs,
+                gamma,
+                beta,
+                ops.convert_to_tensor(self.moving_mean),
+                ops.convert_to_tensor(self.moving_variance),
+                self.epsilon,
+            )
+        return ops.cast(outputs, self.compute_dtype)
 
 
 class _ConvBlock(keras.layers.Layer):
@@ -105,7 +199,7 @@ class _ConvBlock(keras.layers.Layer):
         )
         self.batch_norm = None
         if self.use_batch_norm:
-            self.batch_norm = keras.layers.BatchNormalization(
+            self.batch_norm = BatchNormalization(
                 momentum=self.momentum,
                 epsilon=self.epsilon,
                 gamma_initializer=self.gamma_initializer,
@@ -243,5 +337,5 @@ class DBlock(_ConvBlock):
     (2, 8, 8, 20)
     """
 
-    conv_class = keras.layers.Conv2D
+    conv_class = Conv2D
     default_negative_slope = 0.2

@@ -5,7 +5,13 @@ import math
 import keras
 
 from keras_dcgan import validation
-from keras_dcgan.layers import Conv2DTranspose, DBlock, GBlock, dcgan_normal
+from keras_dcgan.layers import (
+    Conv2D,
+    Conv2DTranspose,
+    DBlock,
+    GBlock,
+    dcgan_normal,
+)
 
 MIN_IMAGE_SIZE = 8
 
@@ -201,7 +207,7 @@ def build_discriminator(
             name=f"block_{i}",
             **block_args,
         )(x)
-    outputs = keras.layers.Conv2D(
+    outputs = Conv2D(
         1,
         4,
         padding="valid",

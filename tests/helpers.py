@@ -98,3 +98,54 @@ def run_layer_test(layer, input_data, expected_output_shape, num_weights, path):
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(loaded(input_data)), output, atol=1e-6
     )
+
+
+def gradients(layer, x, **call_kwargs):
+    """Output and gradients of a fixed weighted sum of `layer(x) ** 2`.
+
+    Returns `(output, [d/dx, d/d(each trainable weight)])` as NumPy arrays,
+    on whichever backend runs the tests.
+    """
+    backend = keras.backend.backend()
+    ops = keras.ops
+
+    def loss_of(outputs):
+        outputs = ops.cast(outputs, "float32")
+        pattern = np.linspace(-1.0, 1.0, int(np.prod(outputs.shape)))
+        pattern = pattern.reshape(tuple(outputs.shape)).astype("float32")
+        return ops.sum(outputs**2 * ops.convert_to_tensor(pattern))
+
+    trainable = [v.value for v in layer.trainable_variables]
+    if backend == "jax":
+        import jax
+
+        non_trainable = [v.value for v in layer.non_trainable_variables]
+
+        def loss_fn(x, trainable):
+            outputs, _ = layer.stateless_call(
+                trainable, non_trainable, x, **call_kwargs
+            )
+            return loss_of(outputs), outputs
+
+        (_, outputs), grads = jax.value_and_grad(
+            loss_fn, argnums=(0, 1), has_aux=True
+        )(x, trainable)
+        grads = [grads[0]] + list(grads[1])
+    elif backend == "tensorflow":
+        import tensorflow as tf
+
+        x = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            outputs = layer(x, **call_kwargs)
+            loss = loss_of(outputs)
+        grads = tape.gradient(loss, [x] + trainable)
+    else:
+        import torch
+
+        x = torch.tensor(x, requires_grad=True)
+        outputs = layer(x, **call_kwargs)
+        grads = torch.autograd.grad(loss_of(outputs), [x] + trainable)
+        outputs = outputs.detach()
+    to_numpy = lambda t: ops.convert_to_numpy(ops.cast(t, "float32"))  # noqa: E731
+    return to_numpy(outputs), [to_numpy(g) for g in grads]

@@ -1,10 +1,10 @@
 import keras
 import numpy as np
 import pytest
-from helpers import run_layer_test
+from helpers import gradients, run_layer_test
 
 from keras_dcgan import DBlock, GBlock
-from keras_dcgan.layers import Conv2DTranspose
+from keras_dcgan.layers import BatchNormalization, Conv2D, Conv2DTranspose
 
 
 def test_gblock_doubles_side(tmp_path):
@@ -104,42 +104,89 @@ def test_rank_error_comes_from_input_spec():
         GBlock(4)(np.zeros((2, 8, 8), "float32"))
 
 
-@pytest.mark.parametrize(
-    "kernel_size, strides, padding, size",
-    [
-        (4, 2, "same", 5),
-        (4, 1, "valid", 1),
-        (3, 2, "same", 4),
-        (5, 2, "valid", 3),
-    ],
-)
-def test_conv2d_transpose_matches_keras(kernel_size, strides, padding, size):
-    args = dict(strides=strides, padding=padding, use_bias=True)
-    ours = Conv2DTranspose(3, kernel_size, **args)
-    stock = keras.layers.Conv2DTranspose(3, kernel_size, **args)
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(2, size, size, 2)).astype("float32")
-    ours.build(x.shape)
-    stock.build(x.shape)
+def _twins(ours, stock, input_shape, seed=0):
+    """Builds both layers and gives them the same random weights."""
+    rng = np.random.default_rng(seed)
+    ours.build(input_shape)
+    stock.build(input_shape)
     stock.set_weights(
-        [rng.normal(size=w.shape).astype("float32") for w in ours.weights]
+        [rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in ours.weights]
     )
     ours.set_weights(stock.get_weights())
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(ours(x)),
-        keras.ops.convert_to_numpy(stock(x)),
-        atol=1e-5,
-    )
-    if keras.backend.backend() != "jax":
-        return
-    import jax
 
-    def loss(layer):
-        def f(x, kernel):
-            out, _ = layer.stateless_call([kernel, layer.bias.value], [], x)
-            return (out**2 * np.arange(out.size).reshape(out.shape)).sum()
 
-        return jax.grad(f, argnums=(0, 1))(x, layer.kernel.value)
-
-    for got, want in zip(loss(ours), loss(stock)):
+@pytest.mark.parametrize(
+    "ours_class, stock_class, kernel_size, strides, padding, size",
+    [
+        (Conv2DTranspose, keras.layers.Conv2DTranspose, 4, 2, "same", 5),
+        (Conv2DTranspose, keras.layers.Conv2DTranspose, 4, 1, "valid", 1),
+        (Conv2DTranspose, keras.layers.Conv2DTranspose, 3, 2, "same", 4),
+        (Conv2DTranspose, keras.layers.Conv2DTranspose, 5, 2, "valid", 3),
+        (Conv2D, keras.layers.Conv2D, 4, 2, "same", 8),
+        (Conv2D, keras.layers.Conv2D, 4, 1, "valid", 4),
+        (Conv2D, keras.layers.Conv2D, 3, 2, "same", 7),
+        (Conv2D, keras.layers.Conv2D, 5, 2, "same", 6),
+    ],
+)
+def test_convolutions_match_keras(
+    ours_class, stock_class, kernel_size, strides, padding, size
+):
+    args = dict(strides=strides, padding=padding, use_bias=True)
+    ours = ours_class(3, kernel_size, **args)
+    stock = stock_class(3, kernel_size, **args)
+    x = np.random.default_rng(1).normal(size=(2, size, size, 2))
+    x = x.astype("float32")
+    _twins(ours, stock, x.shape)
+    got_outputs, got_grads = gradients(ours, x)
+    want_outputs, want_grads = gradients(stock, x)
+    np.testing.assert_allclose(got_outputs, want_outputs, atol=1e-5)
+    for got, want in zip(got_grads, want_grads):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "mixed_bfloat16"])
+@pytest.mark.parametrize("center, scale", [(True, True), (False, False)])
+def test_batch_normalization_matches_keras(dtype, center, scale):
+    args = dict(momentum=0.9, epsilon=1e-5, center=center, scale=scale)
+    ours = BatchNormalization(dtype=dtype, **args)
+    stock = keras.layers.BatchNormalization(dtype=dtype, **args)
+    x = np.random.default_rng(2).normal(3.0, 2.0, (6, 5, 4, 3))
+    x = x.astype("float32")
+    _twins(ours, stock, x.shape)
+    tolerance = 1e-5 if dtype == "float32" else 2e-2
+    for training in (True, False):
+        got_outputs, got_grads = gradients(ours, x, training=training)
+        want_outputs, want_grads = gradients(stock, x, training=training)
+        np.testing.assert_allclose(
+            got_outputs, want_outputs, rtol=tolerance, atol=tolerance
+        )
+        for got, want in zip(got_grads, want_grads):
+            scale_of = np.abs(want).max()
+            np.testing.assert_allclose(
+                got, want, rtol=tolerance, atol=tolerance * scale_of
+            )
+        for got, want in zip(ours.non_trainable_weights, stock.weights[-2:]):
+            np.testing.assert_allclose(
+                keras.ops.convert_to_numpy(got),
+                keras.ops.convert_to_numpy(want),
+                rtol=1e-5,
+            )
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() == "jax", reason="XLA fuses BatchNormalization"
+)
+def test_batch_normalization_runs_fused(monkeypatch):
+    from keras.src.layers.normalization import batch_normalization
+
+    def unfused(*args, **kwargs):
+        raise AssertionError("BatchNormalization took Keras's unfused path")
+
+    monkeypatch.setattr(batch_normalization.ops, "moments", unfused)
+    monkeypatch.setattr(batch_normalization.ops, "batch_normalization", unfused)
+    block = DBlock(4)
+    x = np.ones((2, 8, 8, 3), "float32")
+    block(x, training=True)
+    block(x, training=False)
+    with pytest.raises(AssertionError, match="unfused"):
+        keras.layers.BatchNormalization()(x, training=True)
