@@ -32,7 +32,13 @@ from keras_dcgan.evaluation import command as evaluate_command
 
 BACKENDS = ("tensorflow", "jax", "torch")
 DATASETS = ("pokemon", "fashion-mnist", "folder", "fake")
-MIXED_PRECISION = ("mixed_float16", "mixed_bfloat16")
+# --mixed-precision values and the dtype policies they name.
+MIXED_PRECISION = {
+    "bf16": "mixed_bfloat16",
+    "mixed_bfloat16": "mixed_bfloat16",
+    "fp16": "mixed_float16",
+    "mixed_float16": "mixed_float16",
+}
 DRY_RUN_BATCHES = 2
 DRY_RUN_BATCH_SIZE = 8
 FAKE_EXAMPLES = 512
@@ -138,9 +144,9 @@ def build_parser():
     train.add_argument(
         "--mixed-precision",
         nargs="?",
-        const="mixed_bfloat16",
-        choices=MIXED_PRECISION,
-        help="dtype policy (bare flag: mixed_bfloat16)",
+        const="bf16",
+        choices=tuple(MIXED_PRECISION),
+        help="bf16 (mixed_bfloat16, the bare flag's) or fp16 (mixed_float16)",
     )
     train.add_argument(
         "--dry-run",
@@ -355,7 +361,7 @@ def _train(args):
             raise UsageError(
                 f"{PROG}: error: {error} Received: --bad-images=fail"
             ) from None
-    mixed = args.mixed_precision or (
+    mixed = MIXED_PRECISION.get(args.mixed_precision) or (
         saved.get("mixed_precision") if record else None
     )
     result = checkpoints.train_run(

@@ -209,3 +209,18 @@ def test_sample_on_an_in_memory_saved_model(tmp_path):
     )
     assert size_of(out) == (7 * 18 + 2, 3 * 18 + 2)
     assert json.dumps(cli.DATASETS)  # the documented dataset names
+
+
+def test_train_mixed_precision_bf16(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_command(
+        ["train", "--dataset", "fake", "--dry-run", "--mixed-precision", "bf16"]
+        + TINY
+        + ["--output-dir", str(run_dir)]
+    )
+    assert result.returncode == 0, result.stderr
+    record = checkpoints.read_checkpoint(run_dir)
+    assert record["config"]["mixed_precision"] == "mixed_bfloat16"
+    model = keras.saving.load_model(run_dir / "model.keras")
+    block = model.generator.get_layer("block_1")
+    assert block.dtype_policy.name == "mixed_bfloat16"
