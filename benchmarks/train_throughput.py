@@ -104,7 +104,9 @@ QUICK_CONTENDERS = (
     "tf-graph-bf16",
     "jax-jit",
     "torch-eager",
+    "torch-eager-bf16",
     "pt-nchw",
+    "pt-cl",
     "pt-compile",
     "pt-bf16-cl",
 )
