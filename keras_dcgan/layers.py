@@ -14,21 +14,25 @@ def dcgan_normal():
 def _fast_conv_call(layer, inputs, transpose):
     """Runs a convolution layer on this backend's faster op, or returns None.
 
-    PyTorch: channels-last tensors passed to oneDNN as `channels_last`
-    memory, with no layout copies (`keras_dcgan.torch_ops`). JAX: transposed
-    convolutions whose gradients avoid a slow XLA:CPU path
-    (`keras_dcgan.jax_ops`). Other backends and cases: None.
+    PyTorch: channels-last tensors passed to oneDNN (or cuDNN) as
+    `channels_last` memory, with no layout copies (`keras_dcgan.torch_ops`).
+    JAX on CPU: convolutions that avoid XLA:CPU's slow transposed
+    convolutions (`keras_dcgan.jax_ops`). Other backends and cases: None.
     """
     backend = keras.backend.backend()
     if (
         backend not in ("torch", "jax")
-        or (backend == "jax" and not transpose)
         or layer.data_format != "channels_last"
         or getattr(layer, "output_padding", None) is not None
         or getattr(layer, "groups", 1) != 1
         or tuple(layer.dilation_rate) != (1, 1)
     ):
         return None
+    if backend == "jax":
+        import jax
+
+        if jax.default_backend() != "cpu":
+            return None  # XLA's GPU and TPU convolutions need no help.
     kernel = ops.convert_to_tensor(layer.kernel)
     strides = tuple(layer.strides)
     if backend == "torch":
@@ -38,7 +42,7 @@ def _fast_conv_call(layer, inputs, transpose):
         outputs = op(inputs, kernel, strides, layer.padding)
         if outputs is None:
             return None
-    else:
+    elif transpose:
         from keras_dcgan import jax_ops
 
         output_shape = layer.compute_output_shape(inputs.shape)
@@ -49,6 +53,10 @@ def _fast_conv_call(layer, inputs, transpose):
             strides,
             layer.padding,
         )
+    else:
+        from keras_dcgan import jax_ops
+
+        outputs = jax_ops.conv(inputs, kernel, strides, layer.padding)
     if layer.use_bias:
         outputs = ops.add(outputs, layer.bias)
     if layer.activation is not None:
@@ -58,11 +66,13 @@ def _fast_conv_call(layer, inputs, transpose):
 
 @keras.saving.register_keras_serializable(package="keras_dcgan")
 class Conv2D(keras.layers.Conv2D):
-    """`keras.layers.Conv2D`, faster on PyTorch.
+    """`keras.layers.Conv2D`, faster on JAX and PyTorch.
 
-    Identical in arguments and results. On the torch backend, channels-last
-    inputs reach oneDNN without the two layout copies Keras makes (see
-    `keras_dcgan.torch_ops`). Other backends use Keras's op.
+    Identical in arguments and results. For channels-last inputs without
+    dilation or groups: on JAX on CPU its input gradient runs as a fast
+    transposed convolution (see `keras_dcgan.jax_ops`); on PyTorch the inputs
+    reach oneDNN without the two layout copies Keras makes (see
+    `keras_dcgan.torch_ops`). Otherwise it is Keras's layer.
     """
 
     def call(self, inputs):
@@ -74,12 +84,11 @@ class Conv2D(keras.layers.Conv2D):
 class Conv2DTranspose(keras.layers.Conv2DTranspose):
     """`keras.layers.Conv2DTranspose`, faster on JAX and PyTorch.
 
-    Identical in arguments and results. On JAX, for channels-last inputs
-    without dilation or output padding, its gradients are computed as those
-    of the plain strided convolution it transposes, which avoids a slow
-    XLA:CPU path (see `keras_dcgan.jax_ops`); on PyTorch it runs without
-    layout copies (see `keras_dcgan.torch_ops`). Other backends use Keras's
-    op.
+    Identical in arguments and results. For channels-last inputs without
+    dilation or output padding: on JAX on CPU it avoids XLA:CPU's slow
+    transposed convolutions (see `keras_dcgan.jax_ops`); on PyTorch it runs
+    without layout copies (see `keras_dcgan.torch_ops`). Otherwise it is
+    Keras's layer.
     """
 
     def call(self, inputs):

@@ -1,7 +1,7 @@
 import keras
 import numpy as np
 import pytest
-from helpers import gradients, run_layer_test
+from helpers import gradients, run_layer_test, run_python
 
 from keras_dcgan import DBlock, GBlock
 from keras_dcgan.layers import BatchNormalization, Conv2D, Conv2DTranspose
@@ -116,30 +116,34 @@ def _twins(ours, stock, input_shape, seed=0):
 
 
 @pytest.mark.parametrize(
-    "ours_class, stock_class, kernel_size, strides, padding, size",
+    "ours_class, kernel_size, strides, padding, size, channels, filters",
     [
-        (Conv2DTranspose, keras.layers.Conv2DTranspose, 4, 2, "same", 5),
-        (Conv2DTranspose, keras.layers.Conv2DTranspose, 4, 1, "valid", 1),
-        (Conv2DTranspose, keras.layers.Conv2DTranspose, 3, 2, "same", 4),
-        (Conv2DTranspose, keras.layers.Conv2DTranspose, 5, 2, "valid", 3),
-        (Conv2D, keras.layers.Conv2D, 4, 2, "same", 8),
-        (Conv2D, keras.layers.Conv2D, 4, 1, "valid", 4),
-        (Conv2D, keras.layers.Conv2D, 3, 2, "same", 7),
-        (Conv2D, keras.layers.Conv2D, 5, 2, "same", 6),
+        (Conv2DTranspose, 4, 2, "same", 5, 2, 3),
+        # 16+ filters: JAX's forward pass by output phases.
+        (Conv2DTranspose, 4, 2, "same", 5, 3, 16),
+        (Conv2DTranspose, 4, 1, "valid", 1, 2, 3),
+        (Conv2DTranspose, 3, 2, "same", 4, 2, 3),
+        (Conv2DTranspose, 5, 2, "valid", 3, 2, 3),
+        (Conv2D, 4, 2, "same", 8, 2, 3),
+        # 16+ input channels: JAX's input gradient by output phases.
+        (Conv2D, 4, 2, "same", 6, 16, 3),
+        (Conv2D, 4, 1, "valid", 4, 2, 3),
+        (Conv2D, 3, 2, "same", 7, 2, 3),
+        (Conv2D, 5, 2, "same", 6, 2, 3),
     ],
 )
 def test_convolutions_match_keras(
-    ours_class, stock_class, kernel_size, strides, padding, size
+    ours_class, kernel_size, strides, padding, size, channels, filters
 ):
     args = dict(strides=strides, padding=padding, use_bias=True)
-    ours = ours_class(3, kernel_size, **args)
-    stock = stock_class(3, kernel_size, **args)
-    x = np.random.default_rng(1).normal(size=(2, size, size, 2))
+    ours = ours_class(filters, kernel_size, **args)
+    stock = ours_class.__bases__[0](filters, kernel_size, **args)
+    x = np.random.default_rng(1).normal(size=(2, size, size, channels))
     x = x.astype("float32")
     _twins(ours, stock, x.shape)
     got_outputs, got_grads = gradients(ours, x)
     want_outputs, want_grads = gradients(stock, x)
-    np.testing.assert_allclose(got_outputs, want_outputs, atol=1e-5)
+    np.testing.assert_allclose(got_outputs, want_outputs, rtol=1e-5, atol=1e-4)
     for got, want in zip(got_grads, want_grads):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-3)
 
@@ -190,3 +194,40 @@ def test_batch_normalization_runs_fused(monkeypatch):
     block(x, training=False)
     with pytest.raises(AssertionError, match="unfused"):
         keras.layers.BatchNormalization()(x, training=True)
+
+
+# XLA's default: YNNPACK convolutions, chosen explicitly by a user.
+YNNPACK_CONVOLUTIONS = (
+    "--xla_cpu_experimental_ynn_fusion_type=+individual_convolution"
+)
+
+
+@pytest.mark.skipif(
+    keras.backend.backend() != "jax", reason="XLA:CPU's convolutions"
+)
+@pytest.mark.parametrize(
+    "user_flags, on_ynnpack", [("", False), (YNNPACK_CONVOLUTIONS, True)]
+)
+def test_jax_convolutions_leave_ynnpack_unless_told(
+    monkeypatch, user_flags, on_ynnpack
+):
+    import jaxlib
+
+    if tuple(map(int, jaxlib.__version__.split(".")[:2])) < (0, 10):
+        pytest.skip("jaxlib before 0.10 has no YNNPACK convolutions")
+    monkeypatch.setenv("XLA_FLAGS", user_flags)
+    monkeypatch.setenv("JAX_PLATFORMS", "cpu")
+    code = """
+import jax
+import jax.numpy as jnp
+import keras_dcgan
+
+def conv(x, k):
+    return jax.lax.conv_general_dilated(
+        x, k, (2, 2), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC")
+    )
+
+x, k = jnp.zeros((2, 8, 8, 32)), jnp.zeros((4, 4, 32, 32))
+print("__ynn_fusion" in jax.jit(conv).lower(x, k).compile().as_text())
+"""
+    assert run_python(code).split()[-1] == str(on_ynnpack)

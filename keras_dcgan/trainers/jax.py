@@ -14,6 +14,10 @@ import jax
 import keras
 from keras.src.backend.common.stateless_scope import get_stateless_scope
 
+from keras_dcgan import jax_ops
+
+jax_ops.prefer_fast_cpu_convolutions()
+
 
 class GANTrainer:
     def train_step(self, state, data):
