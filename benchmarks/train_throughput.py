@@ -66,6 +66,16 @@ CONTENDERS = {
         "keras-dcgan JAX, jit, float32",
         dict(kind="keras", backend="jax", jit=True),
     ),
+    "jax-jit-ynn": (
+        "keras-dcgan JAX, jit, float32, XLA's default YNNPACK convolutions",
+        dict(
+            kind="keras",
+            backend="jax",
+            jit=True,
+            xla_flags="--xla_cpu_experimental_ynn_fusion_type"
+            "=+individual_convolution",
+        ),
+    ),
     "jax-jit-bf16": (
         "keras-dcgan JAX, jit, mixed_bfloat16",
         dict(kind="keras", backend="jax", jit=True, bf16=True),
@@ -382,6 +392,8 @@ def _run_worker(settings, args):
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "backend" in settings:
         env["KERAS_BACKEND"] = settings["backend"]
+    if "xla_flags" in settings:
+        env["XLA_FLAGS"] = settings["xla_flags"]
     command = [
         sys.executable,
         os.path.abspath(__file__),
