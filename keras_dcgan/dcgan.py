@@ -246,8 +246,15 @@ class DCGAN(GANTrainer, keras.Model):
     def _gan_train_step(self, data):
         real = self._real_images(data)
         noise = self._noise(ops.shape(real)[0])
-        with self._no_grad():
-            fake = ops.stop_gradient(self.generator(noise, training=True))
+        # The generator runs once per step, as in PyTorch's DCGAN example:
+        # its images enter the discriminator's update as constants, and the
+        # generator's update carries the updated discriminator's gradient
+        # with respect to them back through that same recorded pass.
+        fake, generator_vjp = self._forward_with_vjp(
+            lambda: self.generator(noise, training=True),
+            self.generator.trainable_variables,
+        )
+        fake = ops.stop_gradient(fake)
 
         def discriminator_objective():
             real_logits = self.discriminator(real, training=True)
@@ -257,21 +264,23 @@ class DCGAN(GANTrainer, keras.Model):
             )
             return loss, (per_example, real_logits, fake_logits)
 
-        def generator_objective():
-            fake_logits = self.discriminator(
-                self.generator(noise, training=True), training=True
+        def generator_objective(images):
+            return self._generator_loss(
+                self.discriminator(images, training=True)
             )
-            return self._generator_loss(fake_logits)
 
         _, (d_loss, real_logits, fake_logits) = self._minimize(
             self.d_optimizer,
             self.discriminator.trainable_variables,
             discriminator_objective,
         )
-        _, g_loss = self._minimize(
+        _, g_loss, fake_gradient = self._input_gradient(
+            self.g_optimizer, generator_objective, fake
+        )
+        self._apply(
             self.g_optimizer,
             self.generator.trainable_variables,
-            generator_objective,
+            generator_vjp(fake_gradient),
         )
         return self._update_metrics(d_loss, g_loss, real_logits, fake_logits)
 

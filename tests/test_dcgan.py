@@ -90,6 +90,69 @@ def test_first_step_losses_match_the_chapter_formulas():
     np.testing.assert_allclose(logs["real_prob"][0], expected_real, rtol=1e-4)
 
 
+class ChapterStepDCGAN(keras_dcgan.DCGAN):
+    """The chapter's step, whose `update_G` runs the generator again."""
+
+    def _gan_train_step(self, data):
+        real = self._real_images(data)
+        noise = self._noise(keras.ops.shape(real)[0])
+        fake = keras.ops.stop_gradient(self.generator(noise, training=True))
+
+        def discriminator_objective():
+            real_logits = self.discriminator(real, training=True)
+            fake_logits = self.discriminator(fake, training=True)
+            loss, per_example = self._discriminator_loss(
+                real_logits, fake_logits
+            )
+            return loss, (per_example, real_logits, fake_logits)
+
+        def generator_objective():
+            fake_logits = self.discriminator(
+                self.generator(noise, training=True), training=True
+            )
+            return self._generator_loss(fake_logits)
+
+        _, (d_loss, real_logits, fake_logits) = self._minimize(
+            self.d_optimizer,
+            self.discriminator.trainable_variables,
+            discriminator_objective,
+        )
+        _, g_loss = self._minimize(
+            self.g_optimizer,
+            self.generator.trainable_variables,
+            generator_objective,
+        )
+        return self._update_metrics(d_loss, g_loss, real_logits, fake_logits)
+
+
+def test_one_generator_pass_per_step_equals_the_chapters_two():
+    models = []
+    for model_class in (keras_dcgan.DCGAN, ChapterStepDCGAN):
+        keras.utils.set_random_seed(0)
+        model = model_class(
+            keras_dcgan.build_generator(LATENT_DIM, IMAGE_SHAPE, filters=4),
+            keras_dcgan.build_discriminator(IMAGE_SHAPE, filters=4),
+            latent_dim=LATENT_DIM,
+            seed=0,
+        )
+        model.compile()
+        model.fit(fake_images(8), batch_size=4, shuffle=False, verbose=0)
+        models.append(model)
+    ours, chapters = models
+    for network in ("generator", "discriminator"):
+        want = variables_by_path(getattr(chapters, network), trainable=True)
+        got = variables_by_path(getattr(ours, network), trainable=True)
+        for path in want:
+            np.testing.assert_allclose(
+                got[path], want[path], rtol=1e-4, atol=1e-6, err_msg=path
+            )
+    # The chapter's second pass updates the generator's BatchNorm moving
+    # statistics a second time; ours does so once per step.
+    want = variables_by_path(chapters.generator, trainable=False)
+    got = variables_by_path(ours.generator, trainable=False)
+    assert changed(want, got)
+
+
 def test_accepts_tf_data_numpy_pydataset_and_labels():
     images = fake_images(10)
     labels = np.arange(10)

@@ -8,7 +8,15 @@ Each backend module defines `GANTrainer`, a mixin with:
   returns `(loss, aux)`, differentiate `loss` with respect to `variables`
   (summed over data-parallel replicas) and apply the gradients; returns
   `(loss, aux)`;
-- `_no_grad()`: a context in which no gradient is recorded;
+- `_forward_with_vjp(fn, variables)`: call `fn()` recording the pass;
+  returns `(outputs, vjp)`, where `vjp(cotangent)` gives the gradients of
+  `variables` for that cotangent of `outputs`;
+- `_input_gradient(optimizer, objective, inputs)`: call `objective(inputs)`,
+  which returns `(loss, aux)`; returns `(loss, aux, gradient)` with the
+  gradient of the loss, scaled as `optimizer` and the replicas need, with
+  respect to `inputs`;
+- `_apply(optimizer, variables, gradients)`: apply gradients of the
+  replica's scaled loss;
 - `_replica()`: `(index, count)` of this data-parallel replica among those
   that split each batch (`(0, 1)` when the step sees the whole batch);
 - `_all_replicas(values)`: the per-example tensors of all such replicas, for

@@ -7,8 +7,6 @@ over an equal share of the batch is averaged by `fit()`, and the metric
 variables are summed across replicas when read.
 """
 
-import contextlib
-
 import tensorflow as tf
 
 
@@ -22,14 +20,28 @@ class GANTrainer:
     def _minimize(self, optimizer, variables, objective):
         with tf.GradientTape() as tape:
             loss, aux = objective()
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            scaled_loss = optimizer.scale_loss(loss / replicas)
-        gradients = tape.gradient(scaled_loss, variables)
-        optimizer.apply(gradients, variables)
+            scaled_loss = _scaled(optimizer, loss)
+        self._apply(optimizer, variables, tape.gradient(scaled_loss, variables))
         return loss, aux
 
-    def _no_grad(self):
-        return contextlib.nullcontext()
+    def _forward_with_vjp(self, fn, variables):
+        with tf.GradientTape() as tape:
+            outputs = fn()
+
+        def vjp(cotangent):
+            return tape.gradient(outputs, variables, output_gradients=cotangent)
+
+        return outputs, vjp
+
+    def _input_gradient(self, optimizer, objective, inputs):
+        with tf.GradientTape() as tape:
+            tape.watch(inputs)
+            loss, aux = objective(inputs)
+            scaled_loss = _scaled(optimizer, loss)
+        return loss, aux, tape.gradient(scaled_loss, inputs)
+
+    def _apply(self, optimizer, variables, gradients):
+        optimizer.apply(gradients, variables)
 
     def _replica(self):
         context = tf.distribute.get_replica_context()
@@ -39,6 +51,12 @@ class GANTrainer:
 
     def _all_replicas(self, values):
         return values
+
+
+def _scaled(optimizer, loss):
+    """The replica's share of the global loss, with any loss scaling."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return optimizer.scale_loss(loss / replicas)
 
 
 def _reducible(logs):

@@ -37,14 +37,30 @@ class GANTrainer:
         gradients = torch.autograd.grad(
             optimizer.scale_loss(loss), [v.value for v in variables]
         )
+        self._apply(optimizer, variables, gradients)
+        return loss, aux
+
+    def _forward_with_vjp(self, fn, variables):
+        outputs = fn()
+
+        def vjp(cotangent):
+            return torch.autograd.grad(
+                outputs, [v.value for v in variables], grad_outputs=cotangent
+            )
+
+        return outputs, vjp
+
+    def _input_gradient(self, optimizer, objective, inputs):
+        inputs = inputs.detach().requires_grad_(True)
+        loss, aux = objective(inputs)
+        (gradient,) = torch.autograd.grad(optimizer.scale_loss(loss), inputs)
+        return loss, aux, gradient
+
+    def _apply(self, optimizer, variables, gradients):
         with torch.no_grad():
             if self._distributed() and self._sync_replicas:
                 self._average(gradients)
             optimizer.apply(gradients, variables)
-        return loss, aux
-
-    def _no_grad(self):
-        return torch.no_grad()
 
     def _replica(self):
         if not self._distributed():
