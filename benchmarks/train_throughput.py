@@ -10,8 +10,9 @@ autocast). It also measures generation (`DCGAN.generate`, batches of 256)
 and training from the real `load_pokemon` pipeline against the same images
 held in memory.
 
-Every contender runs in its own process (Keras fixes the backend at import,
-and each process reports its own peak RSS); the contenders run interleaved,
+Every contender runs in its own process for each batch size (Keras fixes the
+backend at import, and each process reports the peak RSS of that batch size
+alone); the contenders run interleaved,
 `--rounds` times (A B C A B C ...), so a change in machine load hits all of
 them alike. Each process warms up, then times single `train_on_batch` steps
 (the reference: single steps), waiting for each result by reading its loss.
@@ -207,7 +208,7 @@ def _build_keras_model(settings):
 
 def keras_worker(settings, args):
     model = _build_keras_model(settings)
-    result = {"train": {}, "rss_start_mib": _peak_rss_mib()}
+    result = {"train": {}, "rss_mib": {}, "rss_start_mib": _peak_rss_mib()}
     for batch_size in args.batch_sizes:
         images = _random_images(batch_size)
 
@@ -216,7 +217,7 @@ def keras_worker(settings, args):
             float(logs["d_loss"])
 
         result["train"][batch_size] = _timed(step, args.warmup, args.steps)
-        result["rss_mib"] = _peak_rss_mib()
+        result["rss_mib"][batch_size] = _peak_rss_mib()
     if args.generate:
         result["generate"] = _timed(
             lambda: model.generate(args.generate, seed=0, batch_size=256),
@@ -237,7 +238,7 @@ def torch_worker(settings, args):
         compile=settings.get("compile", False),
         bfloat16=settings.get("bf16", False),
     )
-    result = {"train": {}, "rss_start_mib": _peak_rss_mib()}
+    result = {"train": {}, "rss_mib": {}, "rss_start_mib": _peak_rss_mib()}
     for batch_size in args.batch_sizes:
         real = trainer.images(_random_images(batch_size))
 
@@ -246,7 +247,7 @@ def torch_worker(settings, args):
             float(loss_d)
 
         result["train"][batch_size] = _timed(step, args.warmup, args.steps)
-        result["rss_mib"] = _peak_rss_mib()
+        result["rss_mib"][batch_size] = _peak_rss_mib()
     if args.generate:
         result["generate"] = _timed(
             lambda: trainer.generate(args.generate, batch_size=256),
@@ -387,7 +388,7 @@ def worker_main(args):
 # ------------------------------------------------------------- the driver
 
 
-def _run_worker(settings, args):
+def _run_worker(settings, args, batch_sizes=None, generate=None):
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     if "backend" in settings:
@@ -400,13 +401,13 @@ def _run_worker(settings, args):
         "--worker",
         json.dumps(settings),
         "--batch-sizes",
-        ",".join(map(str, args.batch_sizes)),
+        ",".join(map(str, batch_sizes or args.batch_sizes)),
         "--steps",
         str(args.steps),
         "--warmup",
         str(args.warmup),
         "--generate",
-        str(args.generate),
+        str(args.generate if generate is None else generate),
         "--generate-calls",
         str(args.generate_calls),
         "--pokemon",
@@ -500,6 +501,30 @@ def _parse_args(argv):
     return args
 
 
+def _run_contender(settings, args):
+    """One process per batch size, so each peak RSS is that batch size's.
+
+    Generation is timed in the largest batch size's process.
+    """
+    merged = {"train": {}, "rss_mib": {}}
+    for batch_size in args.batch_sizes:
+        largest = batch_size == max(args.batch_sizes)
+        result = _run_worker(
+            settings,
+            args,
+            batch_sizes=[batch_size],
+            generate=args.generate if largest else 0,
+        )
+        if result is None:
+            return None
+        merged["train"].update(result["train"])
+        merged["rss_mib"].update(result["rss_mib"])
+        merged["rss_start_mib"] = result["rss_start_mib"]
+        if "generate" in result:
+            merged["generate"] = result["generate"]
+    return merged
+
+
 def _median_rate(batch_size, times):
     return batch_size / statistics.median(times) if times else float("nan")
 
@@ -546,8 +571,8 @@ def _report(args, results, peaks, pipeline):
     print(
         "\ntraining, images/s: img/s = median of the fastest round, all = "
         "median of every timed step, spread = range of the round medians;\n"
-        "vs ref = img/s / pt-nchw's; RSS = the process's peak, base = its "
-        "peak before the first step"
+        "vs ref = img/s / pt-nchw's; RSS = the peak of a process training at "
+        "that batch size only, base = its peak before the first step"
     )
     print(header)
     for batch_size in args.batch_sizes:
@@ -566,7 +591,7 @@ def _report(args, results, peaks, pipeline):
             settings = CONTENDERS[name][1]
             dtype = "bfloat16" if settings.get("bf16") else "float32"
             gflops = rate * step_flops / 1e9
-            rss = max(r["rss_mib"] for r in runs)
+            rss = max(r["rss_mib"][str(batch_size)] for r in runs)
             base = max(r["rss_start_mib"] for r in runs)
             rows[(name, batch_size)] = dict(
                 rate=rate, ratio=rate / ref_rate, rss=rss, dtype=dtype
@@ -702,7 +727,7 @@ def main(argv=None):
         peaks.append(_run_worker({"kind": "peak"}, args))
         for name in args.names:
             start = time.perf_counter()
-            results[name].append(_run_worker(CONTENDERS[name][1], args))
+            results[name].append(_run_contender(CONTENDERS[name][1], args))
             print(
                 f"round {round_index + 1}/{args.rounds} {name}: "
                 f"{time.perf_counter() - start:.0f} s, load average "
