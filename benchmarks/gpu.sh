@@ -31,5 +31,5 @@ EOF
 # Keep JAX from reserving most of the GPU while PyTorch workers run later.
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
 python3 benchmarks/train_throughput.py --quick \
-  --contenders jax-jit,jax-jit-bf16,torch-eager,torch-eager-bf16,pt-nchw,pt-compile,pt-bf16-cl \
+  --contenders jax-jit,jax-jit-bf16,torch-eager,torch-eager-bf16,pt-nchw,pt-cl,pt-compile,pt-bf16-cl \
   --pipeline none --json "$out/gpu_throughput.json"
