@@ -63,6 +63,8 @@ def _transpose(x, kernel, output_shape, strides, padding):
         and kernel.shape[2] >= _MIN_PHASE_FILTERS
         and strides == (2, 2)
         and padding == "same"
+        # An odd side of the convolution's input pads it asymmetrically.
+        and tuple(output_shape[1:3]) == (2 * x.shape[1], 2 * x.shape[2])
     ):
         return _transpose_by_phases(x, kernel)
     spec = jax.ShapeDtypeStruct(output_shape, x.dtype)

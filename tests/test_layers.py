@@ -125,8 +125,10 @@ def _twins(ours, stock, input_shape, seed=0):
         (Conv2DTranspose, 3, 2, "same", 4, 2, 3),
         (Conv2DTranspose, 5, 2, "valid", 3, 2, 3),
         (Conv2D, 4, 2, "same", 8, 2, 3),
-        # 16+ input channels: JAX's input gradient by output phases.
+        # 16+ input channels: JAX's input gradient by output phases, where
+        # the side is even.
         (Conv2D, 4, 2, "same", 6, 16, 3),
+        (Conv2D, 4, 2, "same", 7, 16, 3),
         (Conv2D, 4, 1, "valid", 4, 2, 3),
         (Conv2D, 3, 2, "same", 7, 2, 3),
         (Conv2D, 5, 2, "same", 6, 2, 3),
