@@ -37,7 +37,7 @@ import numpy as np
 from keras_dcgan import callbacks as callbacks_lib
 from keras_dcgan import safety, validation
 from keras_dcgan.dcgan import DCGAN
-from keras_dcgan.files import fsync_dir, write_bytes_atomic
+from keras_dcgan.files import atomic_replace, write_bytes_atomic
 
 CHECKPOINT_FILE = "checkpoint.json"
 CHECKPOINT_FORMAT = 1
@@ -149,28 +149,8 @@ class _SetEpoch(keras.callbacks.Callback):
 
 
 def save_model_atomic(model, path):
-    """Saves `model` to the `.keras` file `path` without a partial file.
-
-    The model is saved to a temporary `.keras` name in the same folder,
-    flushed to disk, then renamed over `path`.
-    """
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(
-        folder, f".{os.path.basename(path)}.{os.getpid()}.tmp.keras"
-    )
-    try:
-        model.save(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    fsync_dir(folder)
-    return path
+    """Saves `model` to the `.keras` file `path` without a partial file."""
+    return atomic_replace(path, model.save, suffix=".tmp.keras")
 
 
 def read_checkpoint(directory):

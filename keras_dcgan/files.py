@@ -18,28 +18,29 @@ def fsync_dir(folder):
         os.close(fd)
 
 
-def atomic_write(path, write):
-    """Calls `write(file_object)` on a temporary file, then renames it.
+def atomic_replace(path, write_file, suffix=".tmp"):
+    """Calls `write_file(temporary_path)`, then renames the file to `path`.
 
-    The temporary file lies in the same folder (so the rename is atomic), is
-    flushed to disk before the rename, and is removed if anything fails.
-    Returns `path`.
+    The temporary file lies in the same folder (so the rename is atomic),
+    ends with `suffix` (a `.keras` model needs its extension), is flushed to
+    disk before the rename, and is removed if anything fails. Returns
+    `path`.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(
-        dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp"
+        dir=folder, prefix="." + os.path.basename(path) + ".", suffix=suffix
     )
+    os.close(fd)
     try:
         # mkstemp creates the file readable by its owner only; give the
         # final file the permissions of any file the user creates.
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
+        write_file(tmp_path)
+        with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, path)
     except BaseException:
@@ -48,6 +49,19 @@ def atomic_write(path, write):
         raise
     fsync_dir(folder)
     return path
+
+
+def atomic_write(path, write):
+    """Calls `write(file_object)` on a temporary file, then renames it.
+
+    See `atomic_replace`. Returns `path`.
+    """
+
+    def write_file(tmp_path):
+        with open(tmp_path, "wb") as f:
+            write(f)
+
+    return atomic_replace(path, write_file)
 
 
 def write_bytes_atomic(path, data):
