@@ -54,32 +54,27 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: error: {message}")
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a positive integer. Received: {text!r}"
-        ) from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(
-            f"must be a positive integer. Received: {value}"
-        )
-    return value
+def _positive(cast, kind):
+    """An argparse type: `cast(text)`, which must be greater than 0."""
+
+    def parse(text):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"must be a positive {kind}. Received: {text!r}"
+            ) from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(
+                f"must be a positive {kind}. Received: {value}"
+            )
+        return value
+
+    return parse
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"must be a positive number. Received: {text!r}"
-        ) from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(
-            f"must be a positive number. Received: {value}"
-        )
-    return value
+_positive_int = _positive(int, "integer")
+_positive_float = _positive(float, "number")
 
 
 def _add_backend(parser):
