@@ -27,7 +27,7 @@ import time
 import keras
 import numpy as np
 
-from keras_dcgan import checkpoints, presets
+from keras_dcgan import checkpoints, recipes
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -69,7 +69,7 @@ class Probe(keras.callbacks.Callback):
 def run(steps, every, steps_per_epoch, batch_size, image_size, print_fn=print):
     """Trains for `steps` steps; returns the measurements as a dict."""
     epochs = -(-steps // steps_per_epoch)
-    preset = presets.get_preset(
+    preset = recipes.get_recipe(
         "d2l",
         image_size=image_size,
         filters=8,

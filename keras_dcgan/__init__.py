@@ -2,7 +2,7 @@
 
 import importlib
 
-from keras_dcgan import callbacks, checkpoints, images, presets
+from keras_dcgan import callbacks, checkpoints, images, presets, recipes
 from keras_dcgan.dcgan import DCGAN
 from keras_dcgan.layers import DBlock, GBlock
 from keras_dcgan.networks import build_discriminator, build_generator
@@ -19,7 +19,7 @@ __all__ = [
     "checkpoints",
     "datasets",
     "images",
-    "presets",
+    "recipes",
 ]
 
 

@@ -87,7 +87,7 @@ def _add_backend(parser):
 
 def build_parser():
     """The command's `argparse` parser."""
-    from keras_dcgan import presets
+    from keras_dcgan import recipes
 
     parser = _Parser(
         prog=PROG,
@@ -105,7 +105,7 @@ def build_parser():
         "--data", metavar="PATH", help="local zip or folder of the dataset"
     )
     train.add_argument(
-        "--preset", choices=sorted(presets.PRESETS), help="default: d2l"
+        "--preset", choices=sorted(recipes.RECIPES), help="default: d2l"
     )
     train.add_argument("--epochs", type=_positive_int)
     train.add_argument("--batch-size", type=_positive_int)
@@ -290,7 +290,7 @@ def _load_images(dataset, data, image_size, seed, limit):
 
 
 def _train(args):
-    from keras_dcgan import checkpoints, presets, safety
+    from keras_dcgan import checkpoints, recipes, safety
 
     if args.force and not args.resume:
         raise UsageError(f"{PROG}: error: --force only applies to --resume.")
@@ -314,14 +314,14 @@ def _train(args):
     preset_name = args.preset or saved.get("preset") or "d2l"
     dataset = args.dataset or saved.get("dataset") or "fake"
     if record and preset_name == saved.get("preset"):
-        fields = presets.Preset.__dataclass_fields__
-        preset = presets.Preset(
-            source=presets.PRESETS[preset_name].source,
+        fields = recipes.Recipe.__dataclass_fields__
+        preset = recipes.Recipe(
+            source=recipes.RECIPES[preset_name].source,
             epochs=record["epochs"],
             **{f: v for f, v in saved.items() if f in fields},
         )
     else:
-        preset = presets.get_preset(preset_name)
+        preset = recipes.get_recipe(preset_name)
         if dataset == "fashion-mnist":
             preset = preset.replace(image_size=32)
         if dry_run:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import IMAGE_SHAPE, LATENT_DIM, state_of
 
-from keras_dcgan import checkpoints, presets
+from keras_dcgan import checkpoints, recipes
 
 EPOCHS = 3
 BATCH = 4
@@ -24,7 +24,7 @@ def tiny_preset(**overrides):
         batch_size=BATCH,
         epochs=EPOCHS,
     )
-    return presets.get_preset("d2l", **{**args, **overrides})
+    return recipes.get_recipe("d2l", **{**args, **overrides})
 
 
 def pixels(n=6 * BATCH):

@@ -21,7 +21,7 @@ import pytest
 from helpers import IMAGE_SHAPE, LATENT_DIM, fake_images, tiny_dcgan
 from PIL import Image
 
-from keras_dcgan import checkpoints, cli, presets, safety
+from keras_dcgan import checkpoints, cli, recipes, safety
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 4
@@ -34,7 +34,7 @@ def fresh_warnings(monkeypatch):
 
 
 def tiny_preset(epochs=2):
-    return presets.get_preset(
+    return recipes.get_recipe(
         "d2l",
         image_size=IMAGE_SHAPE[0],
         filters=4,

@@ -2,40 +2,40 @@ import keras
 import numpy as np
 import pytest
 
-from keras_dcgan import DCGAN, presets
+from keras_dcgan import DCGAN, recipes
 
 
-def test_presets_carry_their_sources_numbers():
-    d2l = presets.get_preset("d2l")
+def test_recipes_carry_their_sources_numbers():
+    d2l = recipes.get_recipe("d2l")
     assert (d2l.learning_rate, d2l.epochs, d2l.batch_size) == (0.005, 40, 256)
     assert (d2l.latent_dim, d2l.init_stddev, d2l.beta_1) == (100, 0.02, 0.5)
     assert d2l.first_block_batch_norm
-    assert presets.get_preset("d2l-pytorch").epochs == 20
-    assert presets.get_preset("d2l-pytorch").learning_rate == 0.005
-    paper = presets.get_preset("dcgan-paper")
+    assert recipes.get_recipe("d2l-pytorch").epochs == 20
+    assert recipes.get_recipe("d2l-pytorch").learning_rate == 0.005
+    paper = recipes.get_recipe("dcgan-paper")
     assert (paper.learning_rate, paper.batch_size) == (2e-4, 128)
     assert not paper.first_block_batch_norm
     assert (paper.gamma_mean, paper.gamma_stddev) == (1.0, 0.02)
-    for preset in presets.PRESETS.values():
-        assert preset.source
+    for recipe in recipes.RECIPES.values():
+        assert recipe.source
 
 
 def test_overrides_and_errors():
-    preset = presets.get_preset("d2l", epochs=3, learning_rate=1e-3)
-    assert (preset.epochs, preset.learning_rate) == (3, 1e-3)
-    assert presets.get_preset("d2l").epochs == 40
+    recipe = recipes.get_recipe("d2l", epochs=3, learning_rate=1e-3)
+    assert (recipe.epochs, recipe.learning_rate) == (3, 1e-3)
+    assert recipes.get_recipe("d2l").epochs == 40
     with pytest.raises(ValueError, match="Received: name='wgan'"):
-        presets.get_preset("wgan")
+        recipes.get_recipe("wgan")
     with pytest.raises(ValueError, match="Received: lr=0.1"):
-        presets.get_preset("d2l", lr=0.1)
+        recipes.get_recipe("d2l", lr=0.1)
     with pytest.raises(ValueError, match="Received: epochs=0"):
-        presets.get_preset("d2l", epochs=0)
+        recipes.get_recipe("d2l", epochs=0)
     with pytest.raises(ValueError, match="Received: learning_rate=-1"):
-        presets.get_preset("d2l", learning_rate=-1)
+        recipes.get_recipe("d2l", learning_rate=-1)
 
 
 def tiny(name):
-    return presets.get_preset(name, image_size=16, filters=4, latent_dim=8)
+    return recipes.get_recipe(name, image_size=16, filters=4, latent_dim=8)
 
 
 def test_build_makes_the_recipes_model():
@@ -77,3 +77,17 @@ def test_build_is_seeded():
     c = tiny("d2l").build(seed=4).generator.get_weights()
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
+
+
+@pytest.mark.parametrize(
+    "old, new",
+    [("get_preset", "get_recipe"), ("Preset", "Recipe"), ("PRESETS", "RECIPES")],
+)
+def test_old_preset_names_warn_and_forward(old, new):
+    import keras_dcgan.presets as old_module
+
+    with pytest.warns(DeprecationWarning, match=f"keras_dcgan.recipes.{new}"):
+        value = getattr(old_module, old)
+    assert value is getattr(recipes, new)
+    with pytest.raises(AttributeError, match="no attribute 'wgan'"):
+        old_module.wgan
