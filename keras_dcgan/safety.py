@@ -32,22 +32,10 @@ import zipfile
 import keras
 import numpy as np
 
+from keras_dcgan.validation import SkippedImageWarning  # noqa: F401
+
 # Pixels of float images are expected in [-1, 1]; allow rounding slack.
 _RANGE_SLACK = 1e-3
-
-
-class SkippedImageWarning(UserWarning):
-    """Unreadable, corrupt or oversized image files were skipped.
-
-    The loaders skip such files with one warning. To fail instead, turn the
-    warning into an error:
-
-    ```python
-    warnings.filterwarnings(
-        "error", category=keras_dcgan.safety.SkippedImageWarning
-    )
-    ```
-    """
 
 
 class PixelRangeWarning(UserWarning):

@@ -24,3 +24,17 @@ def one_of(name, value, choices):
             f"Received: {name}={value!r}"
         )
     return value
+
+
+class SkippedImageWarning(UserWarning):
+    """Unreadable, corrupt or oversized image files were skipped.
+
+    The loaders skip such files with one warning. To fail instead, turn the
+    warning into an error:
+
+    ```python
+    warnings.filterwarnings(
+        "error", category=keras_dcgan.validation.SkippedImageWarning
+    )
+    ```
+    """

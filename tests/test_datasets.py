@@ -1,9 +1,7 @@
 import gzip
 import hashlib
 import os
-import shutil
 import stat
-import urllib.error
 import zipfile
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import pytest
 from PIL import Image
 
 from keras_dcgan import datasets
+from keras_dcgan.datasets import decoding, pokemon, sources
 
 RED = (255, 0, 0)
 GREEN = (0, 255, 0)
@@ -252,8 +251,8 @@ def test_image_folder_disk_cache_reused_and_invalidated(tmp_path, monkeypatch):
     np.testing.assert_array_equal(first, in_memory)
     assert cache.exists() and Path(str(cache) + ".json").exists()
 
-    real_decode = datasets._decode_image
-    monkeypatch.setattr(datasets, "_decode_image", _no_decode)
+    real_decode = decoding.decode_image
+    monkeypatch.setattr(decoding, "decode_image", _no_decode)
     dataset = load(folder, cache_file=cache, with_labels=True, shuffle=True)
     assert dataset.class_names == ["a", "b"]
     np.testing.assert_array_equal(
@@ -262,7 +261,7 @@ def test_image_folder_disk_cache_reused_and_invalidated(tmp_path, monkeypatch):
     )
     # A changed source folder (or decoding argument) invalidates the cache.
     Image.new("RGB", (8, 8), RED).save(folder / "a" / "new.png")
-    monkeypatch.setattr(datasets, "_decode_image", real_decode)
+    monkeypatch.setattr(decoding, "decode_image", real_decode)
     assert len(all_images(load(folder, cache_file=cache))) == 10
     assert len(all_images(load(folder, cache_file=cache, image_size=4))) == 10
     leftovers = [p for p in os.listdir(cache.parent) if "tmp" in p]
@@ -385,7 +384,7 @@ def _png_bytes(image, **kwargs):
 
 
 def test_load_pokemon_from_zip_and_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(datasets, "_fetch", _no_network)
+    _no_network(monkeypatch, tmp_path)
     archive = tmp_path / "pokemon.zip"
     count = make_pokemon_zip(archive)
     dataset = datasets.load_pokemon(4, 8, path=archive, with_labels=True)
@@ -402,8 +401,10 @@ def test_load_pokemon_from_zip_and_folder(tmp_path, monkeypatch):
         assert all_images(dataset).shape == (count, 8, 8, 3)
 
 
-def _no_network(url, dest):
-    raise AssertionError("network used")
+def _no_network(monkeypatch, tmp_path):
+    # A download from this URL fails: any network use shows as an error.
+    url = (tmp_path / "no-network" / "pokemon.zip").as_uri()
+    monkeypatch.setattr(pokemon, "POKEMON_URL", url)
 
 
 def _evil_zip(path, name, symlink=False):
@@ -430,7 +431,7 @@ def test_unsafe_zip_entries_are_refused(tmp_path, name, symlink, reason):
     _evil_zip(archive, name, symlink)
     dest = tmp_path / "work" / "out" / "pokemon"
     with pytest.raises(ValueError, match=f"unsafe because it .*{reason}"):
-        datasets._safe_extract(archive, dest)
+        sources.safe_extract(archive, dest)
     with pytest.raises(ValueError, match="Refusing to read the archive"):
         datasets.load_pokemon(path=archive)
     assert not dest.exists()
@@ -447,7 +448,7 @@ def test_truncated_zip_and_missing_path(tmp_path):
     with pytest.raises(ValueError, match="not a readable zip archive"):
         datasets.load_pokemon(path=archive)
     with pytest.raises(ValueError, match="not a readable zip archive"):
-        datasets._safe_extract(archive, tmp_path / "out")
+        sources.safe_extract(archive, tmp_path / "out")
     assert sorted(os.listdir(tmp_path)) == ["pokemon.zip"]
     with pytest.raises(FileNotFoundError, match="Received: path="):
         datasets.load_pokemon(path=tmp_path / "nothing.zip")
@@ -455,49 +456,43 @@ def test_truncated_zip_and_missing_path(tmp_path):
         datasets.load_pokemon(image_size=0, path=archive)
 
 
-def test_download_hash_mismatch_leaves_nothing(tmp_path, monkeypatch):
-    def wrong_bytes(url, dest):
-        assert url == datasets.POKEMON_URL
-        Path(dest).write_bytes(b"not the zip")
+def _serve(monkeypatch, path):
+    # `keras.utils.get_file` downloads file:// URLs like https ones.
+    monkeypatch.setattr(pokemon, "POKEMON_URL", Path(path).as_uri())
 
-    monkeypatch.setattr(datasets, "_fetch", wrong_bytes)
+
+def test_download_hash_mismatch_leaves_nothing(tmp_path, monkeypatch):
+    served = tmp_path / "served.zip"
+    served.write_bytes(b"not the zip")
+    _serve(monkeypatch, served)
     with pytest.raises(ValueError, match=r"sha1.*path=") as info:
-        datasets.load_pokemon(cache_dir=tmp_path)
+        datasets.load_pokemon(cache_dir=tmp_path / "keras")
     assert datasets.POKEMON_SHA1 in str(info.value)
-    assert os.listdir(tmp_path / "datasets") == []
+    assert os.listdir(tmp_path / "keras" / "datasets") == []
 
 
 def test_download_without_network_mentions_path(tmp_path, monkeypatch):
-    def offline(url, dest):
-        Path(dest).write_bytes(b"partial")
-        raise urllib.error.URLError("no route to host")
-
-    monkeypatch.setattr(datasets, "_fetch", offline)
-    with pytest.raises(OSError, match=r"no route to host.*path="):
-        datasets.load_pokemon(cache_dir=tmp_path)
-    assert os.listdir(tmp_path / "datasets") == []
+    _no_network(monkeypatch, tmp_path)
+    with pytest.raises(OSError, match=r"Could not download.*path=") as info:
+        datasets.load_pokemon(cache_dir=tmp_path / "keras")
+    assert isinstance(info.value.__cause__, Exception)
+    assert os.listdir(tmp_path / "keras" / "datasets") == []
 
 
 def test_download_verifies_extracts_and_reuses_cache(tmp_path, monkeypatch):
     archive = tmp_path / "served.zip"
     count = make_pokemon_zip(archive, per_class=(1, 1, 2))
     sha1 = hashlib.sha1(archive.read_bytes()).hexdigest()
-    monkeypatch.setattr(datasets, "POKEMON_SHA1", sha1)
+    monkeypatch.setattr(pokemon, "POKEMON_SHA1", sha1)
     cache = tmp_path / "keras"
     (cache / "datasets").mkdir(parents=True)
     # A stale, wrong zip in the cache is not trusted.
     (cache / "datasets" / "pokemon.zip").write_bytes(b"stale")
-    calls = []
-
-    def serve(url, dest):
-        calls.append(url)
-        shutil.copyfile(archive, dest)
-
-    monkeypatch.setattr(datasets, "_fetch", serve)
+    _serve(monkeypatch, archive)
     dataset = datasets.load_pokemon(2, 8, cache_dir=cache)
-    assert len(all_images(dataset)) == count and len(calls) == 1
+    assert len(all_images(dataset)) == count
     assert dataset.class_names == ["001", "002", "003"]
-    monkeypatch.setattr(datasets, "_fetch", _no_network)
+    _no_network(monkeypatch, tmp_path)
     dataset = datasets.load_pokemon(2, 8, cache_dir=cache)
     assert len(all_images(dataset)) == count
     names = sorted(os.listdir(cache / "datasets"))
