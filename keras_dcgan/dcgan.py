@@ -1,19 +1,21 @@
 """`DCGAN`: the chapter's adversarial training as a `keras.Model`."""
 
+import os
+
 import keras
 import numpy as np
 from keras import ops
 
-from keras_dcgan import safety, validation
+from keras_dcgan import checkpoints, pretrained, validation
 from keras_dcgan.optimizers import OptimizerGroup
 from keras_dcgan.trainers import GANTrainer
 
 CHAPTER_LEARNING_RATE = 0.005
 
 
-def chapter_adam(learning_rate=CHAPTER_LEARNING_RATE):
+def chapter_adam(learning_rate=CHAPTER_LEARNING_RATE, beta_1=0.5):
     """The chapter's optimizer: Adam with `beta_1=0.5`."""
-    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=0.5)
+    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1)
 
 
 @keras.saving.register_keras_serializable(package="keras_dcgan")
@@ -60,6 +62,8 @@ class DCGAN(GANTrainer, keras.Model):
     images = model.generate(21, seed=0)  # numpy, (21, 64, 64, 3)
     ```
     """
+
+    presets = pretrained.PRESETS
 
     def __init__(
         self, generator, discriminator, latent_dim=100, seed=None, **kwargs
@@ -190,7 +194,7 @@ class DCGAN(GANTrainer, keras.Model):
 
     def _real_images(self, data):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        safety.warn_if_integer_pixels(images)
+        validation.warn_if_integer_pixels(images)
         images = ops.convert_to_tensor(images)
         shape = tuple(images.shape)
         if len(shape) != len(self.image_shape) + 1 or any(
@@ -314,6 +318,60 @@ class DCGAN(GANTrainer, keras.Model):
             (num_images, self.latent_dim), dtype=np.float32
         )
         return self.predict(noise, batch_size=batch_size, verbose=0)
+
+    @classmethod
+    def from_preset(cls, preset, file_hash=None, compile=True):
+        """Loads a trained `DCGAN`: a shipped preset, a file or a URL.
+
+        `DCGAN.presets` maps the shipped presets' names to their metadata
+        (data, recipe, training time, quality figures). The returned model
+        holds the trained generator and discriminator; it is compiled with
+        the preset's recipe optimizers (fresh state), ready for
+        `generate()` and for `fit()` to fine-tune.
+
+        Args:
+            preset: a name in `DCGAN.presets`, a preset folder (see
+                `keras_dcgan.pretrained.export_preset`), a `.keras` file of
+                a `DCGAN`, or an `http(s)://` or `file://` URL of either
+                (a folder as a `.zip`), downloaded once into the Keras cache.
+            file_hash: string. The sha256 of the file at a URL; a download
+                that does not match it raises and is removed.
+            compile: bool. Whether to compile a model that is not compiled
+                yet. Defaults to `True`.
+
+        Returns:
+            A `keras_dcgan.DCGAN`.
+
+        Example:
+
+        ```python
+        model = keras_dcgan.DCGAN.from_preset("dcgan_pokemon_64")
+        images = model.generate(21, seed=0)  # (21, 64, 64, 3) in [-1, 1]
+        ```
+        """
+        path = pretrained.resolve(preset, file_hash=file_hash)
+        if os.path.isdir(path):
+            metadata = pretrained.read_metadata(path)
+            model = pretrained.load_preset_model(path)
+        else:
+            metadata = {}
+            model = checkpoints.load_model(path)
+        if not isinstance(model, cls):
+            raise ValueError(
+                f"`preset` must hold a `{cls.__name__}`; it holds a "
+                f"`{type(model).__name__}`. Received: preset={preset!r}"
+            )
+        if compile and not model.compiled:
+            recipe = metadata.get("recipe", {})
+            adam = dict(
+                learning_rate=recipe.get("learning_rate", CHAPTER_LEARNING_RATE),
+                beta_1=recipe.get("beta_1", 0.5),
+            )
+            model.compile(
+                d_optimizer=chapter_adam(**adam),
+                g_optimizer=chapter_adam(**adam),
+            )
+        return model
 
     # Saving: the networks go in the config, the noise state in the weights.
 
