@@ -1,5 +1,6 @@
 import hashlib
 import os
+import re
 import subprocess
 import sys
 import zipfile
@@ -30,7 +31,11 @@ def test_preset_folder_round_trip(trained, tmp_path):
         kernel_dtype="float32",
     )
     assert sorted(os.listdir(folder)) == sorted(
-        [pretrained.CONFIG_FILE, pretrained.METADATA_FILE, pretrained.WEIGHTS_FILE]
+        [
+            pretrained.CONFIG_FILE,
+            pretrained.METADATA_FILE,
+            pretrained.WEIGHTS_FILE,
+        ]
     )
     assert metadata["weights_sha256"] == pretrained.sha256(
         folder / pretrained.WEIGHTS_FILE
@@ -59,9 +64,7 @@ def test_float16_kernels_change_images_within_noise(trained, tmp_path):
     with np.load(tmp_path / "half" / pretrained.WEIGHTS_FILE) as stored:
         dtypes = {key: stored[key].dtype for key in stored}
     assert "float16" in {str(d) for d in dtypes.values()}
-    assert all(
-        str(d) == "float32" for k, d in dtypes.items() if "moving" in k
-    )
+    assert all(str(d) == "float32" for k, d in dtypes.items() if "moving" in k)
     loaded = DCGAN.from_preset(tmp_path / "half")
     difference = loaded.generate(8, seed=2) - trained.generate(8, seed=2)
     assert np.abs(difference).max() < 1e-2
@@ -91,7 +94,9 @@ def test_keras_file(trained, tmp_path):
 
 
 def test_unknown_name_lists_the_known_ones():
-    with pytest.raises(ValueError, match="Received: preset='dcgan_mars_64'") as e:
+    with pytest.raises(
+        ValueError, match="Received: preset='dcgan_mars_64'"
+    ) as e:
         DCGAN.from_preset("dcgan_mars_64")
     for name in DCGAN.presets:
         assert name in str(e.value)
@@ -223,3 +228,65 @@ def test_same_noise_same_images_on_every_backend(name, tmp_path):
         np.testing.assert_allclose(
             outputs[backend], outputs["tensorflow"], atol=1e-3
         )
+
+
+def run_command(*args):
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="3",
+        KERAS_BACKEND=keras.backend.backend(),
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "keras_dcgan", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_cli_presets_lists_the_shipped_ones():
+    result = run_command("presets")
+    assert result.returncode == 0, result.stderr
+    for name in SHIPPED:
+        assert re.search(rf"^{name}$", result.stdout, re.MULTILINE)
+        assert DCGAN.presets[name]["description"] in result.stdout
+
+
+def test_cli_sample_from_a_preset_folder(trained, tmp_path):
+    from PIL import Image
+
+    pretrained.export_preset(trained, tmp_path / "preset")
+    grid = tmp_path / "grid.png"
+    result = run_command(
+        "sample",
+        "--preset",
+        str(tmp_path / "preset"),
+        "--num-images",
+        "6",
+        "--cols",
+        "3",
+        "--output",
+        str(grid),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Wrote 6 images as a 2x3 grid" in result.stdout
+    assert Image.open(grid).size[0] > Image.open(grid).size[1]
+    result = run_command("sample", "--preset", "dcgan_mars_64")
+    assert result.returncode == 2
+    assert "Received: preset='dcgan_mars_64'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_cli_sample_from_a_shipped_preset(name, tmp_path):
+    from PIL import Image
+
+    grid = tmp_path / "grid.png"
+    result = run_command(
+        "sample", "--preset", name, "--num-images", "64", "--output", str(grid)
+    )
+    assert result.returncode == 0, result.stderr
+    side = DCGAN.presets[name]["image_shape"][0]
+    width, height = Image.open(grid).size
+    assert width >= 7 * side and height >= 10 * side

@@ -1,3 +1,8 @@
+import json
+import os
+import subprocess
+import sys
+
 import keras
 import numpy as np
 import pytest
@@ -81,7 +86,11 @@ def test_build_is_seeded():
 
 @pytest.mark.parametrize(
     "old, new",
-    [("get_preset", "get_recipe"), ("Preset", "Recipe"), ("PRESETS", "RECIPES")],
+    [
+        ("get_preset", "get_recipe"),
+        ("Preset", "Recipe"),
+        ("PRESETS", "RECIPES"),
+    ],
 )
 def test_old_preset_names_warn_and_forward(old, new):
     import keras_dcgan.presets as old_module
@@ -91,3 +100,24 @@ def test_old_preset_names_warn_and_forward(old, new):
     assert value is getattr(recipes, new)
     with pytest.raises(AttributeError, match="no attribute 'wgan'"):
         old_module.wgan
+
+
+def test_cli_train_takes_recipe_and_the_old_preset_flag(tmp_path):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    tiny = ["--image-size", "8", "--filters", "4", "--latent-dim", "4"]
+    for flag, run in (("--recipe", "new"), ("--preset", "old")):
+        result = subprocess.run(
+            [sys.executable, "-m", "keras_dcgan", "train", "--dataset", "fake"]
+            + [flag, "dcgan-paper", "--dry-run", "--quiet", "--output-dir"]
+            + [str(tmp_path / run), *tiny],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        with open(tmp_path / run / "checkpoint.json") as f:
+            config = json.load(f)["config"]
+        assert config["learning_rate"] == 2e-4
+        deprecated = "`train --preset` is deprecated; use --recipe"
+        assert (deprecated in result.stderr) == (flag == "--preset")

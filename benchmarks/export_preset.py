@@ -1,0 +1,188 @@
+"""Exports a finished training run as a preset folder, with its model card.
+
+Reads a run folder written by `keras-dcgan train` (its `checkpoint.json`,
+`history.csv`, per-epoch grids and a model file), measures the generator's
+quality against real images, and writes a preset folder that
+`keras_dcgan.DCGAN.from_preset()` loads: the networks in float32 layers with
+float16 kernels, and `metadata.json` with the recipe, the data, the training
+time and hardware, the final losses and the quality figures.
+
+Quality: `--quality fashion-mnist` uses the package's Fashion-MNIST evaluator
+against the 10,000 test images; `--quality random-cnn` (for any other data)
+uses a fixed random convolutional feature extractor against the real
+images, which ranks models of the same data but is not comparable across
+datasets. Both print the real-vs-real floor beside each number.
+
+```
+python benchmarks/export_preset.py runs/pokemon --name dcgan_pokemon_64 \
+    --quality random-cnn --data pokemon.zip \
+    --description "The chapter's DCGAN trained on Pokemon sprites."
+```
+"""
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import keras
+import numpy as np
+
+from keras_dcgan import DCGAN, datasets, evaluation, pretrained, recipes
+from keras_dcgan.checkpoints import read_checkpoint
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", help="a keras-dcgan run folder")
+    parser.add_argument("--name", required=True, help="the preset's name")
+    parser.add_argument("--description", required=True)
+    parser.add_argument(
+        "--model",
+        help="the .keras file to export (default: the run's last checkpoint)",
+    )
+    parser.add_argument(
+        "--quality", choices=("fashion-mnist", "random-cnn"), required=True
+    )
+    parser.add_argument("--data", help="local copy of the training data")
+    parser.add_argument(
+        "--output",
+        help="preset folder to write (default: the package's own)",
+    )
+    parser.add_argument("--num-samples", type=int, default=1000)
+    return parser.parse_args()
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _array(dataset):
+    return np.concatenate([np.asarray(batch) for batch in dataset])
+
+
+def _quality(args, model, config):
+    """Returns `(metadata dict, printable report)`."""
+    if args.quality == "fashion-mnist":
+        real = _array(
+            datasets.load_fashion_mnist(
+                split="test", path=args.data, batch_size=1000, shuffle=False
+            )
+        )
+        _, extractor = evaluation.load_fashion_mnist_evaluator()
+        against = "the 10,000 Fashion-MNIST test images"
+    else:
+        real = _array(
+            datasets.load_pokemon(
+                path=args.data,
+                image_size=config["image_size"],
+                batch_size=1000,
+                shuffle=False,
+            )
+        )
+        rng = np.random.default_rng(0)
+        real = real[rng.permutation(len(real))[:6000]]
+        extractor = evaluation.build_random_feature_extractor(
+            tuple(real.shape[1:]), seed=0
+        )
+        against = f"{len(real)} of the training images"
+    report = evaluation.quality_report(
+        model, real, extractor, num_samples=args.num_samples, seed=0
+    )
+    figures = {
+        name: {
+            "value": round(float(values["value"]), 4),
+            "real_vs_real": round(float(values["real_floor"]), 4),
+        }
+        for name, values in report["metrics"].items()
+    }
+    quality = {
+        "features": report["extractor"],
+        "generated": args.num_samples,
+        "against": against,
+        "metrics": figures,
+    }
+    return quality, evaluation.format_report(report)
+
+
+def _training(run_dir, record):
+    grids = sorted(os.listdir(os.path.join(run_dir, "grids")))
+    grids = [g for g in grids if g.startswith("epoch_") and g.endswith(".png")]
+    times = [os.path.getmtime(os.path.join(run_dir, "grids", g)) for g in grids]
+    start = os.path.getmtime(os.path.join(run_dir, record["grid_noise"]))
+    epoch_seconds = np.diff([start] + times)
+    history = record["history"]
+    return {
+        "backend": record["backend"],
+        "mixed_precision": record["config"].get("mixed_precision"),
+        "hardware": f"{_cpu_model()}, {os.cpu_count()} cores, no GPU",
+        "wall_time_s": round(times[-1] - start),
+        "median_epoch_s": round(float(np.median(epoch_seconds)), 1),
+        "final_losses": {
+            name: round(float(values[-1]), 4)
+            for name, values in history.items()
+        },
+        "keras": keras.__version__,
+    }
+
+
+def main():
+    args = parse_args()
+    record = read_checkpoint(args.run_dir)
+    config = record["config"]
+    path = args.model or os.path.join(args.run_dir, record["model"])
+    # Trained under any dtype policy; exported as float32 networks.
+    keras.config.set_dtype_policy("float32")
+    trained = keras.saving.load_model(path, compile=False)
+    fields = set(recipes.Recipe.__dataclass_fields__) - {"source"}
+    recipe = recipes.get_recipe(
+        config["name"], **{k: v for k, v in config.items() if k in fields}
+    )
+    model = recipe.build(channels=config["channels"], seed=0)
+    model.generator.set_weights(trained.generator.get_weights())
+    model.discriminator.set_weights(trained.discriminator.get_weights())
+    epoch = int(os.path.basename(path).split("_")[-1].split(".")[0])
+    started = time.time()
+    quality, printable = _quality(args, model, config)
+    print(printable)
+    print(f"quality measured in {time.time() - started:.0f} s")
+    metadata = {
+        "name": args.name,
+        "description": args.description,
+        "recipe": dict(
+            recipe.to_config(), source=recipes.RECIPES[recipe.name].source
+        ),
+        "data": config.get("dataset"),
+        "epochs": epoch,
+        "epochs_trained": record["epoch"],
+        "image_shape": list(model.image_shape),
+        "latent_dim": model.latent_dim,
+        "training": _training(args.run_dir, record),
+        "quality": quality,
+    }
+    output = args.output or os.path.join(
+        os.path.dirname(pretrained.__file__), args.name
+    )
+    metadata = pretrained.export_preset(model, output, metadata)
+    size = sum(
+        os.path.getsize(os.path.join(output, f)) for f in os.listdir(output)
+    )
+    print(json.dumps(metadata, indent=2))
+    print(f"Wrote {output} ({size / 2**20:.2f} MiB)")
+    check = DCGAN.from_preset(output)
+    difference = np.abs(check.generate(64, seed=0) - model.generate(64, seed=0))
+    print(
+        f"float16 kernels vs float32: max |difference| {difference.max():.2e}"
+    )
+
+
+if __name__ == "__main__":
+    main()
