@@ -27,7 +27,7 @@ import time
 import keras
 import numpy as np
 
-from keras_dcgan import checkpoints, recipes
+from keras_dcgan import recipes, runs
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -83,7 +83,7 @@ def run(steps, every, steps_per_epoch, batch_size, image_size, print_fn=print):
     ).astype(np.uint8)
     probe = Probe(every, print_fn)
     with tempfile.TemporaryDirectory() as directory:
-        checkpoints.train_run(
+        runs.train_run(
             directory,
             images,
             preset,

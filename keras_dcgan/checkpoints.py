@@ -1,151 +1,40 @@
-"""Run folders: crash-safe checkpoints, exact resume, and `train_run()`.
+"""Checkpoints: saving, loading and resuming a DCGAN's full training state.
 
-A run folder holds everything a training run writes:
+A run folder's checkpoint is `checkpoint.json` (the commit point) and the
+`.keras` files under `checkpoints/` that it names:
 
 ```
 run/
-  checkpoint.json          what the latest checkpoint is (the commit point)
-  checkpoints/epoch_0003.keras  networks, optimizers, noise generator state
-  grid_noise.npy           the fixed noise of the image grids
-  grids/epoch_001.png ...  one grid per epoch, training.gif at the end
-  curves.png, history.csv  losses per epoch
-  model.keras              the final model
+  checkpoint.json                what the latest checkpoint is
+  checkpoints/epoch_0003.keras   networks, optimizers, noise generator state
 ```
 
-A checkpoint is written at the end of every epoch. The model file goes to a
-temporary name, is flushed to disk and renamed to a new per-epoch name; then
-`checkpoint.json` is replaced the same way, which is the moment the new
-checkpoint counts; only then is the previous model file removed. A process
-killed at any point leaves either the old or the new checkpoint complete.
+The model file goes to a temporary name, is flushed to disk and renamed to
+a new per-epoch name; then `checkpoint.json` is replaced the same way,
+which is the moment the new checkpoint counts; only then are model files
+beyond the last `keep` epochs removed. A process killed at any point leaves
+either the old or the new checkpoint complete.
 
-Resuming loads the checkpoint (the `.keras` file restores both networks,
-both optimizers and the noise generator exactly) and continues `fit()` at
-the next epoch. The data order is a function of `(seed, epoch)` only
-(`EpochShuffledImages`), so the resumed run sees exactly the batches the
-uninterrupted run would have seen, and ends with the same weights.
+The `.keras` file restores both networks, both optimizers and the noise
+generator exactly; `keras_dcgan.runs.train_run` resumes from it. Every
+`.keras` file of the package is read by `load_model()`.
 """
 
-import csv
-import io
 import json
+import math
 import os
-import warnings
+import re
+import zipfile
 
 import keras
 import numpy as np
 
-from keras_dcgan import callbacks as callbacks_lib
-from keras_dcgan import safety, validation
-from keras_dcgan.dcgan import DCGAN
 from keras_dcgan.files import atomic_replace, write_bytes_atomic
 
 CHECKPOINT_FILE = "checkpoint.json"
 CHECKPOINT_FORMAT = 1
-MODEL_FILE = "model.keras"
+CHECKPOINTS_DIR = "checkpoints"
 GRID_NOISE_FILE = "grid_noise.npy"
-HISTORY_FILE = "history.csv"
-CURVES_FILE = "curves.png"
-GRIDS_DIR = "grids"
-GIF_FILE = "training.gif"
-
-# Fields that change the networks; a checkpoint cannot take other values.
-ARCHITECTURE_FIELDS = (
-    "latent_dim",
-    "image_size",
-    "channels",
-    "filters",
-    "negative_slope",
-    "first_block_batch_norm",
-    "mixed_precision",
-)
-
-
-class EpochShuffledImages(keras.utils.PyDataset):
-    """Images in batches whose order depends only on `(seed, epoch)`.
-
-    Every epoch visits all images in a new order, the permutation drawn by
-    `numpy.random.default_rng([seed, epoch])`. Because the order does not
-    depend on how many epochs this object has already served, a run resumed
-    at epoch `k` sees exactly the batches an uninterrupted run sees at
-    epoch `k`. Call `set_epoch(epoch)` before each epoch (as PyTorch's
-    `DistributedSampler.set_epoch`); `train_run()` does it with a callback.
-
-    Works with `fit()` on every backend, without TensorFlow.
-
-    Args:
-        images: array `(num_images, height, width, channels)`, either
-            `uint8` pixels (scaled to [-1, 1] per batch) or floats already
-            in [-1, 1].
-        batch_size: int. Images per batch; the last batch may be smaller.
-        seed: int. Seed of the shuffles. Defaults to `0`.
-        shuffle: bool. Whether to shuffle. Defaults to `True`.
-
-    Example:
-
-    ```python
-    data = keras_dcgan.checkpoints.EpochShuffledImages(pixels, 256, seed=0)
-    data.set_epoch(3)
-    first_batch = data[0]  # float32 in [-1, 1]
-    ```
-    """
-
-    def __init__(self, images, batch_size, seed=0, shuffle=True):
-        super().__init__(workers=1, use_multiprocessing=False)
-        images = np.asarray(images)
-        if images.ndim != 4 or len(images) == 0:
-            raise ValueError(
-                "`images` must be a non-empty array (num_images, height, "
-                f"width, channels). Received: images.shape={images.shape}"
-            )
-        self.images = images
-        self.batch_size = validation.positive_int("batch_size", batch_size)
-        self.seed = int(seed)
-        self.shuffle = bool(shuffle)
-        self.epoch = 0
-        self._order = None
-
-    def set_epoch(self, epoch):
-        """Selects the order of epoch `epoch` (0-based)."""
-        self.epoch = int(epoch)
-        self._order = None
-
-    def order(self):
-        """The permutation of the image indices for the current epoch."""
-        if self._order is None:
-            if self.shuffle:
-                rng = np.random.default_rng([self.seed, self.epoch])
-                self._order = rng.permutation(len(self.images))
-            else:
-                self._order = np.arange(len(self.images))
-        return self._order
-
-    @property
-    def num_batches(self):
-        return -(-len(self.images) // self.batch_size)
-
-    def __len__(self):
-        return self.num_batches
-
-    def __getitem__(self, index):
-        if not 0 <= index < self.num_batches:
-            raise IndexError(
-                f"Batch index out of range [0, {self.num_batches}). "
-                f"Received: index={index}"
-            )
-        start = index * self.batch_size
-        batch = self.images[self.order()[start : start + self.batch_size]]
-        if batch.dtype == np.uint8:
-            return batch.astype("float32") * (1.0 / 127.5) - 1.0
-        return batch.astype("float32")
-
-
-class _SetEpoch(keras.callbacks.Callback):
-    def __init__(self, data):
-        super().__init__()
-        self.data = data
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.data.set_epoch(epoch)
 
 
 def save_model_atomic(model, path):
@@ -177,14 +66,20 @@ def read_checkpoint(directory):
     return record
 
 
+def _checkpoint_epoch(name):
+    match = re.fullmatch(r"epoch_(\d+)\.keras", name)
+    return int(match.group(1)) if match else None
+
+
 def write_checkpoint(
-    model, directory, epoch, config, history=None, epochs=None
+    model, directory, epoch, config, history=None, epochs=None, keep=1
 ):
     """Saves the full training state after `epoch` completed epochs.
 
     The model file is written under a new name, then `checkpoint.json` is
-    atomically replaced to point at it, then older model files are removed,
-    so a crash at any moment leaves a complete checkpoint.
+    atomically replaced to point at it, then model files other than those
+    of the last `keep` epochs are removed, so a crash at any moment leaves
+    a complete checkpoint.
 
     Args:
         model: the `DCGAN` being trained.
@@ -193,12 +88,14 @@ def write_checkpoint(
         config: dict. The run's hyper-parameters (JSON-serialisable).
         history: dict `{metric: [value per epoch]}`. Defaults to `{}`.
         epochs: int or None. The number of epochs the run aims at.
+        keep: int. How many epoch checkpoints to keep: the model files of
+            epochs `epoch - keep + 1` to `epoch`. Defaults to `1`.
 
     Returns:
         The path of the checkpoint's model file.
     """
     directory = os.fspath(directory)
-    name = os.path.join("checkpoints", f"epoch_{epoch:04d}.keras")
+    name = os.path.join(CHECKPOINTS_DIR, f"epoch_{epoch:04d}.keras")
     model_path = save_model_atomic(model, os.path.join(directory, name))
     record = {
         "format": CHECKPOINT_FORMAT,
@@ -215,9 +112,11 @@ def write_checkpoint(
     write_bytes_atomic(os.path.join(directory, CHECKPOINT_FILE), data)
     folder = os.path.dirname(model_path)
     for other in os.listdir(folder):
-        other_path = os.path.join(folder, other)
-        if other.endswith(".keras") and other_path != model_path:
-            os.remove(other_path)
+        number = _checkpoint_epoch(other)
+        if other.endswith(".keras") and (
+            number is None or not epoch - keep < number <= epoch
+        ):
+            os.remove(os.path.join(folder, other))
     return model_path
 
 
@@ -239,310 +138,70 @@ def load_checkpoint(directory):
             "`directory` must be a run folder holding a checkpoint "
             f"({CHECKPOINT_FILE}). Received: directory={directory!r}"
         )
-    model = safety.load_model(os.path.join(directory, record["model"]))
+    model = load_model(os.path.join(directory, record["model"]))
     return model, record
 
 
-class Checkpoint(keras.callbacks.Callback):
-    """Writes the run's checkpoint (`write_checkpoint`) after every epoch.
+def load_model(path, safe_mode=True):
+    """Loads a `.keras` file, refusing code and naming bad files.
+
+    `safe_mode=True` (the default, as in Keras) refuses files whose
+    configuration would run code, such as a `Lambda` layer's bytecode. A
+    file that is truncated, not a Keras archive, or whose configuration or
+    weights were altered raises a `ValueError` that names the file.
 
     Args:
-        directory: the run folder.
-        config: dict. The run's hyper-parameters, stored with the
-            checkpoint so that a resume can check them.
-        history: dict `{metric: [value per epoch]}` of the epochs before
-            this `fit()` (when resuming). Defaults to `None`.
-        epochs: int or None. The number of epochs the run aims at, recorded
-            so that a resume without a new target knows it.
-    """
-
-    def __init__(self, directory, config, history=None, epochs=None):
-        super().__init__()
-        self.epochs = epochs
-        self.directory = os.fspath(directory)
-        self.config = config
-        self.history = {k: list(v) for k, v in (history or {}).items()}
-
-    def on_epoch_end(self, epoch, logs=None):
-        for name, value in (logs or {}).items():
-            values = self.history.setdefault(name, [])
-            del values[epoch:]
-            values.extend([float("nan")] * (epoch - len(values)))
-            values.append(float(value))
-        bad = safety.nonfinite_variables(self.model)
-        if bad:  # Keep the last good checkpoint (`on_nan="continue"`).
-            warnings.warn(
-                f"Not writing the checkpoint of epoch {epoch + 1}: "
-                f"{len(bad)} variables hold NaN or infinity (such as "
-                f"{bad[0]!r}); the last good checkpoint is kept.",
-                safety.TrainingHealthWarning,
-                stacklevel=2,
-            )
-            return
-        try:
-            write_checkpoint(
-                self.model,
-                self.directory,
-                epoch + 1,
-                self.config,
-                self.history,
-                epochs=self.epochs,
-            )
-        except OSError as error:
-            record = read_checkpoint(self.directory)
-            kept = (
-                f"the checkpoint of epoch {record['epoch']} is intact; free "
-                "some space and resume it (`resume=True`, `--resume`)"
-                if record
-                else "no earlier checkpoint exists"
-            )
-            raise OSError(
-                error.errno,
-                f"Could not write the checkpoint of epoch {epoch + 1} in "
-                f"{self.directory} ({error.strerror or error}); {kept}",
-            ) from error
-
-
-def _write_history_csv(path, history):
-    """Writes `history` as `keras.callbacks.CSVLogger` would have."""
-    keys = sorted(history)
-    if not any(k.startswith("val_") for k in keys):
-        # `CSVLogger` adds these columns (as "NA") when there is no
-        # validation; appended rows must line up with this header.
-        keys += ["val_" + k for k in keys]
-    num_epochs = max((len(v) for v in history.values()), default=0)
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["epoch"] + keys)
-    for epoch in range(num_epochs):
-        writer.writerow(
-            [epoch]
-            + [
-                history[k][epoch] if epoch < len(history.get(k, ())) else "NA"
-                for k in keys
-            ]
-        )
-    write_bytes_atomic(path, out.getvalue().encode())
-
-
-def compare_configs(saved, requested):
-    """Lists `(name, saved_value, requested_value)` that differ."""
-    names = sorted(set(saved) | set(requested))
-    return [
-        (name, saved.get(name), requested.get(name))
-        for name in names
-        if saved.get(name) != requested.get(name)
-    ]
-
-
-def _check_resume_config(directory, saved, requested, force):
-    differences = compare_configs(saved, requested)
-    if not differences:
-        return []
-    listed = ", ".join(
-        f"{name}={new!r} (run: {old!r})" for name, old, new in differences
-    )
-    fixed = [d for d in differences if d[0] in ARCHITECTURE_FIELDS]
-    if fixed:
-        raise ValueError(
-            f"Cannot resume the run in {directory!r} with a different "
-            f"architecture; expected the run's values. Received: {listed}"
-        )
-    if not force:
-        raise ValueError(
-            f"The run in {directory!r} was started with other "
-            "hyper-parameters; resume with the same ones, or force it "
-            f"(`force=True`, `--force`). Received: {listed}"
-        )
-    return differences
-
-
-def train_run(
-    directory,
-    images,
-    preset,
-    *,
-    seed=0,
-    channels=None,
-    config=None,
-    resume=False,
-    force=False,
-    jit_compile=None,
-    mixed_precision=None,
-    callbacks=None,
-    grid_rows=3,
-    grid_cols=7,
-    gif=True,
-    summary_every_epoch=False,
-    verbose="auto",
-    print_fn=print,
-    on_nan="stop",
-):
-    """Trains a DCGAN in a run folder, with checkpoints, grids and curves.
-
-    Builds the model of `preset` (or, with `resume=True`, loads the run's
-    latest checkpoint) and calls `fit()` with: the data in a
-    `(seed, epoch)`-determined order, an `ImageGrid` (fixed noise saved as
-    `grid_noise.npy`, a GIF at the end), `LossCurves`, a
-    `keras.callbacks.CSVLogger`, a `Checkpoint` after every epoch and the
-    chapter's `TrainingSummary` line. At the end the model is saved as
-    `model.keras`.
-
-    A run killed at any moment and resumed ends with the weights an
-    uninterrupted run would have had (on the same backend and device).
-
-    Args:
-        directory: the run folder (created if needed).
-        images: array `(num_images, size, size, channels)` of `uint8`
-            pixels or floats in [-1, 1].
-        preset: a `keras_dcgan.presets.Preset` (its `epochs`, `batch_size`
-            and hyper-parameters are used).
-        seed: int. Seeds the weights, the training noise, the data order
-            and the grid noise. Defaults to `0`.
-        channels: int or None. Image channels. Defaults to the images'.
-        config: optional dict of other settings to record and check on
-            resume (such as the dataset's name).
-        resume: bool. Continue the run's latest checkpoint. Defaults to
-            `False`; a folder that already holds a checkpoint is then
-            refused.
-        force: bool. Resume even if the hyper-parameters differ from the
-            run's (the architecture still must match). Defaults to `False`.
-        jit_compile: bool or None. `None` keeps Keras's default.
-        mixed_precision: None or a dtype policy name such as
-            `"mixed_bfloat16"`, set globally before the model is built.
-        callbacks: optional list of more callbacks.
-        grid_rows: int. Rows of the image grids. Defaults to `3`.
-        grid_cols: int. Columns of the image grids. Defaults to `7`.
-        gif: bool. Whether to write `grids/training.gif` at the end.
-        summary_every_epoch: bool. Print the summary line every epoch.
-        verbose: `fit()` verbosity. Defaults to `"auto"`.
-        print_fn: function used for the summary line. Defaults to `print`.
-        on_nan: `"stop"` (default): a NaN or infinite loss stops training
-            with `keras_dcgan.safety.NonFiniteLossError` naming the epoch
-            and step, and the last good checkpoint is kept. `"continue"`
-            warns and goes on (checkpoints are written only while the
-            weights are finite).
+        path: the `.keras` file.
+        safe_mode: bool. Defaults to `True`; pass `False` only for files
+            you trust.
 
     Returns:
-        A dict with `model`, `summary` (the summary line), `epoch`
-        (completed epochs) and the paths `model_path`, `checkpoint`,
-        `grids`, `gif`, `curves`, `csv`.
-    """
-    directory = os.fspath(directory)
-    images = safety.check_images(images)
-    guard = safety.StopOnNonFinite(on_nan, checkpoint_dir=directory)
-    safety.check_writable(directory)
-    channels = channels or images.shape[-1]
-    run_config = {
-        k: v
-        for k, v in preset.to_config().items()
-        if k not in ("epochs", "source")
-    }
-    run_config.update(
-        seed=seed, channels=channels, mixed_precision=mixed_precision
-    )
-    run_config.update(config or {})
-    epochs = preset.epochs
-    record = read_checkpoint(directory)
-    history = {}
-    noise_path = os.path.join(directory, GRID_NOISE_FILE)
-    if resume:
-        if record is None:
-            raise FileNotFoundError(
-                "There is no checkpoint to resume in the run folder; "
-                f"expected {CHECKPOINT_FILE} in it. "
-                f"Received: directory={directory!r}"
-            )
-        changed = _check_resume_config(
-            directory, record["config"], run_config, force
-        )
-        if mixed_precision:
-            keras.config.set_dtype_policy(mixed_precision)
-        model, record = load_checkpoint(directory)
-        if any(name in ("learning_rate", "beta_1") for name, _, _ in changed):
-            for optimizer in (model.d_optimizer, model.g_optimizer):
-                optimizer.learning_rate = preset.learning_rate
-                optimizer.beta_1 = preset.beta_1
-        initial_epoch = record["epoch"]
-        history = record["history"]
-        noise = np.load(os.path.join(directory, record["grid_noise"]))
-    else:
-        if record is not None:
-            raise ValueError(
-                f"The run folder already holds a run (trained for "
-                f"{record['epoch']} epochs); resume it or choose another "
-                f"folder. Received: directory={directory!r}"
-            )
-        if mixed_precision:
-            keras.config.set_dtype_policy(mixed_precision)
-        model = preset.build(channels=channels, seed=seed)
-        initial_epoch = 0
-        rng = np.random.default_rng(seed)
-        noise = rng.standard_normal(
-            (grid_rows * grid_cols, preset.latent_dim), dtype=np.float32
-        )
-        buffer = io.BytesIO()
-        np.save(buffer, noise)
-        write_bytes_atomic(noise_path, buffer.getvalue())
-    if not isinstance(model, DCGAN):
-        raise ValueError(
-            "The checkpoint must hold a `keras_dcgan.DCGAN`. "
-            f"Received: {type(model).__name__}"
-        )
-    if jit_compile is not None:
-        model.jit_compile = bool(jit_compile)
-    # Two checkpoints exist for a moment, then the final model is written.
-    safety.check_free_space(directory, 3 * safety.checkpoint_bytes(model))
+        The model.
 
-    data = EpochShuffledImages(images, preset.batch_size, seed=seed)
-    csv_path = os.path.join(directory, HISTORY_FILE)
-    if resume:
-        # Drop rows of an epoch that was cut short before its checkpoint.
-        _write_history_csv(csv_path, history)
-    grid = callbacks_lib.ImageGrid(
-        os.path.join(directory, GRIDS_DIR),
-        rows=grid_rows,
-        cols=grid_cols,
-        noise=noise,
-        gif=GIF_FILE if gif else None,
-    )
-    summary = callbacks_lib.TrainingSummary(
-        len(images), every_epoch=summary_every_epoch, print_fn=print_fn
-    )
-    all_callbacks = [
-        _SetEpoch(data),
-        guard,
-        *(callbacks or []),
-        grid,
-        callbacks_lib.LossCurves(
-            os.path.join(directory, CURVES_FILE), history=history
-        ),
-        keras.callbacks.CSVLogger(csv_path, append=resume),
-        Checkpoint(directory, run_config, history=history, epochs=epochs),
-        summary,
-    ]
-    if initial_epoch < epochs:
-        model.fit(
-            data,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            # The order is `data`'s; fit's own shuffle of batch indices
-            # uses Python's global `random` and would break the resume.
-            shuffle=False,
-            callbacks=all_callbacks,
-            verbose=verbose,
+    Raises:
+        FileNotFoundError: if `path` is not a file.
+        ValueError: if the file cannot be loaded safely.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"`path` must be an existing .keras file. Received: path={path!r}"
         )
-    model_path = save_model_atomic(model, os.path.join(directory, MODEL_FILE))
-    record = read_checkpoint(directory)
-    gif_path = os.path.join(directory, GRIDS_DIR, GIF_FILE)
-    return {
-        "model": model,
-        "summary": summary.line,
-        "epoch": record["epoch"] if record else 0,
-        "model_path": model_path,
-        "checkpoint": os.path.join(directory, CHECKPOINT_FILE),
-        "grids": grid.frames(),
-        "gif": gif_path if os.path.isfile(gif_path) else None,
-        "curves": os.path.join(directory, CURVES_FILE),
-        "csv": csv_path,
-    }
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            "`path` must be a .keras model file; this one is truncated or "
+            f"not a Keras archive. Received: path={path!r}"
+        )
+    try:
+        return keras.saving.load_model(path, safe_mode=safe_mode)
+    except Exception as error:  # Anything unreadable is reported the same.
+        reason = " ".join(str(error).split())[:300] or type(error).__name__
+        raise ValueError(
+            "`path` must be an intact .keras model file that loads with "
+            f"safe_mode={safe_mode}; it is truncated, corrupt or was "
+            f"modified ({type(error).__name__}: {reason}). "
+            f"Received: path={path!r}"
+        ) from error
+
+
+def checkpoint_bytes(model):
+    """Estimates the size of one checkpoint of `model`, in bytes.
+
+    Counts every variable of the model and of its optimizers (Adam keeps
+    two moments per weight) plus a 1 MiB allowance for the archive.
+    """
+    variables = list(model.variables)
+    seen = {id(v) for v in variables}
+    for name in ("d_optimizer", "g_optimizer", "optimizer"):
+        optimizer = getattr(model, name, None)
+        for v in getattr(optimizer, "variables", ()):
+            if id(v) not in seen:
+                seen.add(id(v))
+                variables.append(v)
+    total = 0
+    for v in variables:
+        size = math.prod(int(d) for d in v.shape)
+        total += (
+            size * np.dtype(keras.backend.standardize_dtype(v.dtype)).itemsize
+        )
+    return total + (1 << 20)

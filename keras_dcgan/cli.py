@@ -223,6 +223,7 @@ def _run_dir(output_dir, resume):
         return output_dir
     if resume:
         from keras_dcgan import checkpoints
+    from keras_dcgan import runs as runs_lib
 
         runs = [
             os.path.join("runs", name)
@@ -290,7 +291,8 @@ def _load_images(dataset, data, image_size, seed, limit):
 
 
 def _train(args):
-    from keras_dcgan import checkpoints, recipes, safety
+    from keras_dcgan import checkpoints, recipes, validation
+    from keras_dcgan import runs as runs_lib
 
     if args.force and not args.resume:
         raise UsageError(f"{PROG}: error: --force only applies to --resume.")
@@ -346,20 +348,20 @@ def _train(args):
         data = os.path.abspath(data)
     limit = DRY_RUN_BATCHES * preset.batch_size if dry_run else None
     # Before the data is decoded, which may take minutes.
-    safety.check_writable(directory)
+    validation.check_writable(directory)
     with warnings.catch_warnings():
         if args.bad_images == "fail":
-            warnings.simplefilter("error", safety.SkippedImageWarning)
+            warnings.simplefilter("error", validation.SkippedImageWarning)
         try:
             images = _load_images(dataset, data, preset.image_size, seed, limit)
-        except safety.SkippedImageWarning as error:
+        except validation.SkippedImageWarning as error:
             raise UsageError(
                 f"{PROG}: error: {error} Received: --bad-images=fail"
             ) from None
     mixed = MIXED_PRECISION.get(args.mixed_precision) or (
         saved.get("mixed_precision") if record else None
     )
-    result = checkpoints.train_run(
+    result = runs_lib.train_run(
         directory,
         images,
         preset,
@@ -397,7 +399,7 @@ def _load_dcgan(path):
     from keras_dcgan.dcgan import DCGAN
 
     if os.path.isdir(path):
-        final = os.path.join(path, checkpoints.MODEL_FILE)
+        final = os.path.join(path, runs_lib.MODEL_FILE)
         record = checkpoints.read_checkpoint(path)
         if os.path.isfile(final):
             path = final

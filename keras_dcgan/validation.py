@@ -1,6 +1,26 @@
-"""Argument checks worded the Keras way: what is wrong, what was received."""
+"""Checks of user input, worded the Keras way: what is wrong, what was
+expected, `Received: name=value`.
+
+- `positive_int()` and `one_of()` check single arguments.
+- `check_images()` refuses image arrays of the wrong rank or dtype and
+  arrays holding NaN or infinity, and warns (once) about float pixels in
+  [0, 255] where [-1, 1] is expected. `warn_if_integer_pixels()` is the
+  static version for the training step, where only the dtype is known.
+- `check_writable()` and `check_free_space()` refuse a run folder that
+  cannot be written, or a disk without room for the checkpoints, before
+  any training time is spent.
+
+See `docs/reliability.md` for the failure table these checks belong to.
+"""
 
 import numbers
+import os
+import shutil
+import tempfile
+import warnings
+
+import keras
+import numpy as np
 
 
 def positive_int(name, value):
@@ -26,6 +46,14 @@ def one_of(name, value, choices):
     return value
 
 
+# Pixels of float images are expected in [-1, 1]; allow rounding slack.
+_RANGE_SLACK = 1e-3
+
+
+class PixelRangeWarning(UserWarning):
+    """Images are not in the [-1, 1] range the networks expect."""
+
+
 class SkippedImageWarning(UserWarning):
     """Unreadable, corrupt or oversized image files were skipped.
 
@@ -38,3 +66,186 @@ class SkippedImageWarning(UserWarning):
     )
     ```
     """
+
+
+_warned = set()
+
+
+def _warn_once(key, message, category):
+    if key in _warned:
+        return
+    _warned.add(key)
+    warnings.warn(message, category, stacklevel=3)
+
+
+def _to_numpy(images):
+    images, _, _ = keras.utils.unpack_x_y_sample_weight(images)
+    if isinstance(images, np.ndarray):
+        return images
+    if hasattr(images, "__array__") and not keras.ops.is_tensor(images):
+        return np.asarray(images)
+    return keras.ops.convert_to_numpy(images)
+
+
+def check_images(images, name="images", rank=4):
+    """Checks concrete training images before any step runs.
+
+    Accepts a NumPy array, a backend tensor, or a batch `x`, `(x,)` or
+    `(x, y)` as `fit()` receives it. `uint8` pixels in [0, 255] are
+    accepted (the run folder's data path scales them); float images must be
+    in [-1, 1].
+
+    Args:
+        images: the images, `(num_images, height, width, channels)`.
+        name: string. The argument name used in messages.
+        rank: int. The expected rank. Defaults to `4`.
+
+    Returns:
+        The images as a NumPy array.
+
+    Raises:
+        ValueError: for a wrong rank, an empty array, a dtype that is not
+            `uint8` or floating point, or any NaN or infinite value.
+
+    Warns:
+        PixelRangeWarning: once per process, for float images outside
+            [-1, 1] (such as pixels in [0, 255] that were never scaled).
+
+    Example:
+
+    ```python
+    pixels = keras_dcgan.validation.check_images(np.load("pixels.npy"))
+    ```
+    """
+    array = _to_numpy(images)
+    if array.ndim != rank or array.size == 0:
+        raise ValueError(
+            f"`{name}` must be a non-empty array of rank {rank} "
+            "(num_images, height, width, channels). "
+            f"Received: {name}.shape={array.shape}"
+        )
+    dtype = array.dtype
+    if dtype != np.uint8 and not np.issubdtype(dtype, np.floating):
+        raise ValueError(
+            f"`{name}` must hold uint8 pixels in [0, 255] or floats in "
+            f"[-1, 1]. Received: {name}.dtype={dtype}"
+        )
+    if dtype == np.uint8:
+        return array
+    finite = np.isfinite(array)
+    if not finite.all():
+        bad = np.argwhere(~finite)
+        first = tuple(int(i) for i in bad[0])
+        raise ValueError(
+            f"`{name}` must not hold NaN or infinite values; "
+            f"{len(bad)} found, the first at index {first} (image "
+            f"{first[0]}). Received: {name}[{first}]={array[first]}"
+        )
+    low, high = float(array.min()), float(array.max())
+    if low < -1.0 - _RANGE_SLACK or high > 1.0 + _RANGE_SLACK:
+        hint = (
+            " They look like pixels in [0, 255]: scale them with "
+            "`images / 127.5 - 1`, or pass them as uint8."
+            if high > 2.0
+            else ""
+        )
+        _warn_once(
+            ("range", name),
+            f"`{name}` should be floats in [-1, 1] (the generator's tanh "
+            f"range), so the discriminator cannot tell real from generated "
+            f"images by their range.{hint} "
+            f"Received: {name} in [{low:g}, {high:g}]",
+            PixelRangeWarning,
+        )
+    return array
+
+
+def warn_if_integer_pixels(images):
+    """Warns once when a training batch holds integer pixels.
+
+    Called inside the training step, where a traced tensor's values are
+    unknown but its dtype is: an integer batch (such as `uint8` in
+    [0, 255] passed straight to `fit()`) would be cast to float and
+    trained on unscaled, so the warning says how to scale it.
+
+    Args:
+        images: the batch (array or tensor, concrete or symbolic).
+
+    Returns:
+        `images`, unchanged.
+    """
+    dtype = keras.backend.standardize_dtype(images.dtype)
+    if "int" in dtype or dtype == "bool":
+        _warn_once(
+            ("integer", dtype),
+            f"The training images are {dtype}, but the DCGAN expects floats "
+            "in [-1, 1]: integer pixels in [0, 255] would be trained on "
+            "unscaled. Pass `images / 127.5 - 1` (float32), or use "
+            "`keras_dcgan.runs.EpochShuffledImages` or "
+            f"`train_run()`, which scale uint8 pixels. Received: dtype={dtype}",
+            PixelRangeWarning,
+        )
+    return images
+
+
+def check_writable(directory):
+    """Checks that a run folder can be created and written, or raises.
+
+    The folder (and its parents) is created if needed, a small probe file
+    is written, flushed and removed, and the folders made for the probe
+    are removed again. This tests what the process can really do, which
+    `os.access()` does not (for example as root, or on a read-only mount).
+
+    Args:
+        directory: the run folder.
+
+    Raises:
+        ValueError: if the folder cannot be created or written.
+    """
+    directory = os.fspath(directory)
+    created = []
+    path = os.path.abspath(directory)
+    while not os.path.exists(path):
+        created.append(path)
+        path = os.path.dirname(path)
+    try:
+        for folder in reversed(created):
+            os.mkdir(folder)
+        with tempfile.TemporaryFile(dir=directory, prefix=".probe") as f:
+            f.write(b"\0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ValueError(
+            f"The run folder must be a folder this process can write "
+            f"({reason}). Choose another folder. Received: "
+            f"directory={directory!r}"
+        ) from None
+    finally:
+        # Leave no trace: the folders are made again when written to.
+        for folder in created:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+
+
+def check_free_space(directory, needed_bytes):
+    """Raises when the disk of `directory` has less than `needed_bytes`.
+
+    Args:
+        directory: an existing folder.
+        needed_bytes: int. The space the run needs.
+
+    Raises:
+        ValueError: naming the free and needed space.
+    """
+    free = shutil.disk_usage(os.fspath(directory)).free
+    if free < needed_bytes:
+        raise ValueError(
+            f"The disk of the run folder has {free / 2**20:.1f} MiB free, "
+            f"but the run needs at least {needed_bytes / 2**20:.1f} MiB "
+            "(the checkpoints it keeps and the final model). Free some "
+            f"space or choose another folder. Received: directory={directory!r}"
+        )

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from helpers import IMAGE_SHAPE, LATENT_DIM, state_of
 
-from keras_dcgan import checkpoints, recipes
+from keras_dcgan import checkpoints, recipes, runs
 
 EPOCHS = 3
 BATCH = 4
@@ -50,20 +50,14 @@ def ordered_state(model):
 
 def run(directory, **kwargs):
     kwargs.setdefault("preset", tiny_preset())
-    return checkpoints.train_run(
-        directory,
-        pixels(),
-        seed=0,
-        verbose=0,
-        print_fn=lambda line: None,
-        **kwargs,
-    )
+    kwargs.setdefault("print_fn", lambda line: None)
+    return runs.train_run(directory, pixels(), seed=0, verbose=0, **kwargs)
 
 
 def test_epoch_order_depends_only_on_seed_and_epoch():
     images = pixels(10)
-    a = checkpoints.EpochShuffledImages(images, 4, seed=1)
-    b = checkpoints.EpochShuffledImages(images, 4, seed=1)
+    a = runs.EpochShuffledImages(images, 4, seed=1)
+    b = runs.EpochShuffledImages(images, 4, seed=1)
     for epoch in (0, 1, 2):
         a.set_epoch(epoch)
     b.set_epoch(2)
@@ -78,7 +72,7 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
         batch, images[a.order()[:4]] / 127.5 - 1.0, atol=1e-6
     )
     with pytest.raises(ValueError, match=r"Received: images.shape=\(0,"):
-        checkpoints.EpochShuffledImages(images[:0], 4)
+        runs.EpochShuffledImages(images[:0], 4)
 
 
 def test_run_writes_checkpoint_and_outputs(tmp_path):
@@ -88,8 +82,12 @@ def test_run_writes_checkpoint_and_outputs(tmp_path):
     assert record["step"] == EPOCHS * 6
     assert record["config"]["learning_rate"] == 0.005
     assert len(record["history"]["d_loss"]) == EPOCHS
-    # Only the latest model file is kept, and no temporary file remains.
-    assert os.listdir(tmp_path / "checkpoints") == ["epoch_0003.keras"]
+    # The last `keep=3` model files are kept, and no temporary file remains.
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == [
+        "epoch_0001.keras",
+        "epoch_0002.keras",
+        "epoch_0003.keras",
+    ]
     assert not [n for n in os.listdir(tmp_path) if n.startswith(".")]
     assert len(result["grids"]) == EPOCHS and result["gif"]
     with open(result["csv"]) as f:
@@ -120,6 +118,51 @@ def test_failed_write_keeps_the_previous_checkpoint(tmp_path):
     loaded, _ = checkpoints.load_checkpoint(tmp_path)
     for name, value in state_of(loaded).items():
         np.testing.assert_array_equal(value, before[name])
+
+
+def test_keep_resume_line_and_dtype_policy(tmp_path):
+    printed = []
+    run(
+        tmp_path,
+        preset=tiny_preset(epochs=2),
+        keep=1,
+        mixed_precision="mixed_bfloat16",
+        tensorboard=False,
+    )
+    assert os.listdir(tmp_path / "checkpoints") == ["epoch_0002.keras"]
+    assert "logs" not in os.listdir(tmp_path)
+    # The global policy is the caller's again once the run returns.
+    assert keras.config.dtype_policy().name == "float32"
+    result = run(
+        tmp_path,
+        preset=tiny_preset(epochs=3),
+        resume=True,
+        keep=2,
+        mixed_precision="mixed_bfloat16",
+        tensorboard=False,
+        print_fn=printed.append,
+    )
+    assert printed[0] == "Resuming at epoch 3 of 3."
+    assert result["model"].generator.dtype_policy.name == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"
+    assert sorted(os.listdir(tmp_path / "checkpoints")) == [
+        "epoch_0002.keras",
+        "epoch_0003.keras",
+    ]
+    with pytest.raises(ValueError, match="Received: keep=0"):
+        run(tmp_path / "other", keep=0)
+
+
+def test_run_writes_tensorboard_logs(tmp_path):
+    run(tmp_path, preset=tiny_preset(epochs=1))
+    logs = tmp_path / "logs"
+    events = [
+        os.path.join(folder, name)
+        for folder, _, names in os.walk(logs)
+        for name in names
+        if name.startswith("events.out.tfevents.")
+    ]
+    assert len(events) >= 2  # Scalars (train/) and the grid.
 
 
 def test_resume_checks_hyper_parameters(tmp_path):

@@ -5,11 +5,12 @@ tests/test_datasets.py, tests/test_checkpoints.py or tests/test_cli.py.
 """
 
 import errno
+import http.server
 import json
 import os
 import re
 import struct
-import urllib.error
+import threading
 import warnings
 import zipfile
 import zlib
@@ -21,7 +22,7 @@ import pytest
 from helpers import IMAGE_SHAPE, LATENT_DIM, fake_images, tiny_dcgan
 from PIL import Image
 
-from keras_dcgan import checkpoints, cli, recipes, safety
+from keras_dcgan import callbacks, checkpoints, cli, recipes, runs, validation
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 4
@@ -30,7 +31,7 @@ BATCH = 4
 @pytest.fixture(autouse=True)
 def fresh_warnings(monkeypatch):
     """Every test sees the once-per-process warnings anew."""
-    monkeypatch.setattr(safety, "_warned", set())
+    monkeypatch.setattr(validation, "_warned", set())
 
 
 def tiny_preset(epochs=2):
@@ -51,7 +52,7 @@ def pixels(n=3 * BATCH):
 
 def run(directory, images=None, **kwargs):
     kwargs.setdefault("preset", tiny_preset())
-    return checkpoints.train_run(
+    return runs.train_run(
         directory,
         pixels() if images is None else images,
         seed=0,
@@ -118,7 +119,7 @@ def test_bad_image_files_are_skipped_with_one_warning(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         dataset = load_folder(tmp_path)
-    skipped = [w for w in caught if w.category is safety.SkippedImageWarning]
+    skipped = [w for w in caught if w.category is validation.SkippedImageWarning]
     assert len(skipped) == 1
     assert f"Skipped {bad} " in str(skipped[0].message)
     assert [os.path.basename(p) for p in dataset.file_paths] == ["ok.png"]
@@ -130,14 +131,14 @@ def test_image_far_above_the_pixel_limit_is_never_decoded(tmp_path):
     # Pillow's real limit: the header alone names the bomb.
     (tmp_path / "bomb.png").write_bytes(png_claiming(100_000, 100_000))
     Image.new("RGB", (8, 8)).save(tmp_path / "ok.png")
-    with pytest.warns(safety.SkippedImageWarning, match="DecompressionBomb"):
+    with pytest.warns(validation.SkippedImageWarning, match="DecompressionBomb"):
         dataset = load_folder(tmp_path)
     assert len(dataset.file_paths) == 1
 
 
 def test_folder_of_only_bad_files_is_an_error(tmp_path):
     write_bad_files(tmp_path)
-    with pytest.warns(safety.SkippedImageWarning):
+    with pytest.warns(validation.SkippedImageWarning):
         with pytest.raises(ValueError, match="No readable image found in"):
             load_folder(tmp_path)
 
@@ -146,8 +147,8 @@ def test_bad_images_can_fail_instead_of_being_skipped(tmp_path, capsys):
     write_bad_files(tmp_path / "images")
     Image.new("RGB", (8, 8)).save(tmp_path / "images" / "ok.png")
     with warnings.catch_warnings():
-        warnings.filterwarnings("error", category=safety.SkippedImageWarning)
-        with pytest.raises(safety.SkippedImageWarning, match="Skipped 4"):
+        warnings.filterwarnings("error", category=validation.SkippedImageWarning)
+        with pytest.raises(validation.SkippedImageWarning, match="Skipped 4"):
             load_folder(tmp_path / "images")
     args = ["train", "--dataset", "folder", "--data", str(tmp_path / "images")]
     args += ["--bad-images", "fail", "--output-dir", str(tmp_path / "run")]
@@ -168,20 +169,20 @@ def test_bad_images_can_fail_instead_of_being_skipped(tmp_path, capsys):
 )
 def test_wrong_rank_or_dtype_is_refused(images, match):
     with pytest.raises(ValueError, match=match):
-        safety.check_images(images)
+        validation.check_images(images)
 
 
 def test_nan_or_infinity_in_the_input_is_refused(tmp_path):
     images = fake_images(8)
     images[5, 1, 2, 0] = np.nan
     with pytest.raises(ValueError, match=r"1 found, the first at index"):
-        safety.check_images(images)
+        validation.check_images(images)
     images[5, 1, 2, 0] = np.inf
     with pytest.raises(ValueError, match=r"\(5, 1, 2, 0\) \(image 5\)"):
-        safety.check_images(images)
+        validation.check_images(images)
     # Also a batch `(x, y)` as fit() receives it, and before any write.
     with pytest.raises(ValueError, match="NaN or infinite"):
-        safety.check_images((keras.ops.convert_to_tensor(images), None))
+        validation.check_images((keras.ops.convert_to_tensor(images), None))
     with pytest.raises(ValueError, match="NaN or infinite"):
         run(tmp_path / "run", images=images)
     assert not (tmp_path / "run").exists()
@@ -189,15 +190,15 @@ def test_nan_or_infinity_in_the_input_is_refused(tmp_path):
 
 def test_unscaled_float_pixels_warn_clearly_once():
     unscaled = pixels().astype("float32")
-    with pytest.warns(safety.PixelRangeWarning, match=r"\[0, 255\]") as rec:
-        safety.check_images(unscaled)
-        safety.check_images(unscaled)
+    with pytest.warns(validation.PixelRangeWarning, match=r"\[0, 255\]") as rec:
+        validation.check_images(unscaled)
+        validation.check_images(unscaled)
     assert len(rec) == 1
     assert "Received: images in [0, 255]" in str(rec[0].message)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        safety.check_images(pixels())  # uint8: scaled by the data path.
-        safety.check_images(fake_images(8))  # Already in [-1, 1].
+        validation.check_images(pixels())  # uint8: scaled by the data path.
+        validation.check_images(fake_images(8))  # Already in [-1, 1].
 
 
 def test_uint8_pixels_passed_to_fit_warn_once():
@@ -207,7 +208,7 @@ def test_uint8_pixels_passed_to_fit_warn_once():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(pixels(), batch_size=BATCH, epochs=2, verbose=0)
-    found = [w for w in caught if w.category is safety.PixelRangeWarning]
+    found = [w for w in caught if w.category is validation.PixelRangeWarning]
     assert len(found) == 1, [str(w.message) for w in caught]
     assert "images / 127.5 - 1" in str(found[0].message)
 
@@ -216,32 +217,48 @@ def test_uint8_pixels_passed_to_fit_warn_once():
 # Downloads (the other rows are in tests/test_datasets.py).
 
 
+class _HalfZip(http.server.BaseHTTPRequestHandler):
+    """Promises a zip of 1 MiB, sends a few bytes, then hangs up."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(1 << 20))
+        self.end_headers()
+        self.wfile.write(b"PK\x03\x04 half a zip")
+
+    def log_message(self, *args):
+        pass
+
+
 def test_interrupted_download_leaves_no_partial_file(tmp_path, monkeypatch):
-    from keras_dcgan import datasets
+    from keras_dcgan.datasets import pokemon
 
-    def interrupted(url, dest):
-        Path(dest).write_bytes(b"PK\x03\x04 half a zip")
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(datasets, "_fetch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        datasets.load_pokemon(cache_dir=tmp_path)
+    server = http.server.HTTPServer(("127.0.0.1", 0), _HalfZip)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/pokemon.zip"
+        monkeypatch.setattr(pokemon, "POKEMON_URL", url)
+        with pytest.raises(OSError, match=r"load_pokemon\(path="):
+            pokemon.load_pokemon(cache_dir=tmp_path)
+    finally:
+        server.shutdown()
+        server.server_close()
     assert os.listdir(tmp_path / "datasets") == []
 
-    def offline(url, dest):
-        raise urllib.error.URLError("no network")
-
     # The next call downloads again (and here reports the offline way).
-    monkeypatch.setattr(datasets, "_fetch", offline)
+    missing = (tmp_path / "offline" / "pokemon.zip").as_uri()
+    monkeypatch.setattr(pokemon, "POKEMON_URL", missing)
     with pytest.raises(OSError, match=r"load_pokemon\(path="):
-        datasets.load_pokemon(cache_dir=tmp_path)
+        pokemon.load_pokemon(cache_dir=tmp_path)
+    assert os.listdir(tmp_path / "datasets") == []
 
 
 # ---------------------------------------------------------------------------
 # Training: NaN, health, disk.
 
 
-class NaNAt(checkpoints.EpochShuffledImages):
+class NaNAt(runs.EpochShuffledImages):
     """The run's data, with NaN in the second batch of the second epoch."""
 
     def __getitem__(self, index):
@@ -262,8 +279,8 @@ def finite_state(model):
 def test_nan_loss_stops_naming_epoch_and_step_and_keeps_the_checkpoint(
     tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(checkpoints, "EpochShuffledImages", NaNAt)
-    with pytest.raises(safety.NonFiniteLossError) as info:
+    monkeypatch.setattr(runs, "EpochShuffledImages", NaNAt)
+    with pytest.raises(callbacks.NonFiniteLossError) as info:
         run(tmp_path)
     message = str(info.value)
     assert "epoch 2, step 2 (global step 5)" in message
@@ -272,20 +289,20 @@ def test_nan_loss_stops_naming_epoch_and_step_and_keeps_the_checkpoint(
     assert "on_nan='continue'" in message
     assert checkpoints.read_checkpoint(tmp_path)["epoch"] == 1
     assert os.listdir(tmp_path / "checkpoints") == ["epoch_0001.keras"]
-    assert not (tmp_path / checkpoints.MODEL_FILE).exists()
+    assert not (tmp_path / runs.MODEL_FILE).exists()
     model, _ = checkpoints.load_checkpoint(tmp_path)
     assert finite_state(model)
 
 
 def test_nan_loss_can_continue_without_checkpointing_nan(tmp_path, monkeypatch):
-    monkeypatch.setattr(checkpoints, "EpochShuffledImages", NaNAt)
+    monkeypatch.setattr(runs, "EpochShuffledImages", NaNAt)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = run(tmp_path, on_nan="continue")
     messages = [
         str(w.message)
         for w in caught
-        if w.category is safety.TrainingHealthWarning
+        if w.category is callbacks.TrainingHealthWarning
     ]
     assert any("epoch 2, step 2" in m for m in messages), messages
     assert any("Not writing the checkpoint of epoch 2" in m for m in messages)
@@ -293,7 +310,7 @@ def test_nan_loss_can_continue_without_checkpointing_nan(tmp_path, monkeypatch):
     model, _ = checkpoints.load_checkpoint(tmp_path)
     assert finite_state(model)
     with pytest.raises(ValueError, match="Received: on_nan='ignore'"):
-        safety.StopOnNonFinite("ignore")
+        callbacks.StopOnNonFinite("ignore")
 
 
 def test_discriminator_win_is_detected_from_measured_probabilities():
@@ -303,8 +320,8 @@ def test_discriminator_win_is_detected_from_measured_probabilities():
         d_optimizer=keras.optimizers.Adam(0.01),
         g_optimizer=keras.optimizers.SGD(0.0),
     )
-    health = safety.TrainingHealth(win_threshold=0.95, patience=2)
-    with pytest.warns(safety.TrainingHealthWarning) as rec:
+    health = callbacks.TrainingHealth(win_threshold=0.95, patience=2)
+    with pytest.warns(callbacks.TrainingHealthWarning) as rec:
         model.fit(
             fake_images(32),
             batch_size=8,
@@ -322,14 +339,14 @@ def test_discriminator_win_is_detected_from_measured_probabilities():
 def test_generator_collapse_is_detected_from_sample_diversity():
     model = tiny_dcgan()
     model.compile(g_optimizer=keras.optimizers.SGD(0.0))
-    healthy = safety.TrainingHealth(patience=1)
+    healthy = callbacks.TrainingHealth(patience=1)
     healthy.set_model(model)
     assert healthy.measure()["diversity"] > 0.3  # Measured: about 0.7.
     # A generator that ignores its noise: every sample is the same image.
     first = model.generator.trainable_variables[0]
     first.assign(np.zeros(first.shape, "float32"))
-    health = safety.TrainingHealth(patience=2)
-    with pytest.warns(safety.TrainingHealthWarning, match="collapsed") as rec:
+    health = callbacks.TrainingHealth(patience=2)
+    with pytest.warns(callbacks.TrainingHealthWarning, match="collapsed") as rec:
         model.fit(
             fake_images(16),
             batch_size=8,
@@ -341,15 +358,15 @@ def test_generator_collapse_is_detected_from_sample_diversity():
     assert len(collapsed) == 1
     assert "epoch 2, 2 epochs in a row" in collapsed[0]
     assert health.last["diversity"] < 1e-3
-    assert safety.sample_diversity(fake_images(64)) > 0.9
+    assert callbacks.sample_diversity(fake_images(64)) > 0.9
 
 
 def test_healthy_training_gives_no_health_warning():
     model = tiny_dcgan()
     model.compile()
-    health = safety.TrainingHealth(patience=1)
+    health = callbacks.TrainingHealth(patience=1)
     with warnings.catch_warnings():
-        warnings.simplefilter("error", safety.TrainingHealthWarning)
+        warnings.simplefilter("error", callbacks.TrainingHealthWarning)
         model.fit(
             fake_images(32),
             batch_size=8,
@@ -364,7 +381,7 @@ def test_healthy_training_gives_no_health_warning():
 def test_unwritable_output_folder_is_refused_before_training(tmp_path, capsys):
     # Tests run as root, where chmod does not stop writes: the run folder's
     # parent is a regular file, which no user can create a folder in.
-    safety.check_writable(tmp_path / "new" / "run")
+    validation.check_writable(tmp_path / "new" / "run")
     assert os.listdir(tmp_path) == []  # The probe leaves no trace.
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
@@ -380,7 +397,7 @@ def test_full_disk_is_refused_before_training(tmp_path, monkeypatch):
     class Usage:
         free = 2**20
 
-    monkeypatch.setattr(safety.shutil, "disk_usage", lambda path: Usage)
+    monkeypatch.setattr(validation.shutil, "disk_usage", lambda path: Usage)
     with pytest.raises(ValueError, match=r"1\.0 MiB free, but the run needs"):
         run(tmp_path)
     assert checkpoints.read_checkpoint(tmp_path) is None
@@ -416,7 +433,7 @@ def test_cli_reports_a_full_disk_in_one_line(tmp_path, monkeypatch, capsys):
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "Could not write the checkpoint")
 
-    monkeypatch.setattr(checkpoints, "train_run", full)
+    monkeypatch.setattr(runs, "train_run", full)
     args = ["train", "--dataset", "fake", "--dry-run", "--image-size", "16"]
     assert cli.main(args + ["--output-dir", str(tmp_path / "run")]) == 1
     assert "Could not write the checkpoint" in one_line_error(capsys)
@@ -450,7 +467,7 @@ def test_lambda_model_file_is_refused_in_safe_mode(tmp_path, capsys):
     )
     model.save(path)
     with pytest.raises(ValueError, match=r"safe_mode=True.*lambda") as info:
-        safety.load_model(path)
+        checkpoints.load_model(path)
     assert f"Received: path='{path}'" in str(info.value)
     assert cli.main(["sample", "--model", str(path)]) == 2
     assert "safe_mode" in one_line_error(capsys)
@@ -472,7 +489,7 @@ def test_tampered_config_cannot_run_code(tmp_path):
 
     rewrite_member(path, "config.json", tamper)
     with pytest.raises(ValueError, match="truncated, corrupt or was modified"):
-        safety.load_model(path)
+        checkpoints.load_model(path)
     assert not marker.exists()
 
 
@@ -482,12 +499,12 @@ def test_truncated_or_altered_model_file_gives_a_clear_error(tmp_path):
     truncated = tmp_path / "truncated.keras"
     truncated.write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="truncated or not a Keras archive"):
-        safety.load_model(truncated)
+        checkpoints.load_model(truncated)
     rewrite_member(path, "model.weights.h5", lambda data: data[:200])
     with pytest.raises(ValueError, match=rf"modified .*path='{path}'"):
-        safety.load_model(path)
+        checkpoints.load_model(path)
     with pytest.raises(FileNotFoundError, match="Received: path="):
-        safety.load_model(tmp_path / "missing.keras")
+        checkpoints.load_model(tmp_path / "missing.keras")
 
 
 def test_tampered_checkpoint_is_refused_on_resume(tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 from keras_dcgan import validation
 from keras_dcgan.evaluation import metrics
 from keras_dcgan.evaluation.features import extract_features
+from keras_dcgan.noise import fixed_noise
 
 
 class BestKIDCheckpoint(keras.callbacks.Callback):
@@ -88,10 +89,8 @@ class BestKIDCheckpoint(keras.callbacks.Callback):
 
     def compute_kid(self):
         """KID of the current generator; returns `(mean, std)`."""
-        noise = np.random.default_rng(self.seed).standard_normal(
-            (self.num_samples,) + tuple(self._generator().input_shape[1:]),
-            dtype=np.float32,
-        )
+        noise_shape = tuple(self._generator().input_shape[1:])
+        noise = fixed_noise(self.num_samples, noise_shape, self.seed)
         images = self._generator().predict(noise, batch_size=256, verbose=0)
         fake = extract_features(self.extractor, images)
         return metrics.kernel_distance(

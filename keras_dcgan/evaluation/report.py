@@ -9,6 +9,7 @@ import numpy as np
 from keras_dcgan import validation
 from keras_dcgan.evaluation import metrics
 from keras_dcgan.evaluation.features import extract_features
+from keras_dcgan.noise import fixed_noise
 
 METRIC_NAMES = ("fid", "kid", "precision", "recall", "density", "coverage")
 _LOWER_IS_BETTER = {"fid": True, "kid": True}
@@ -31,9 +32,7 @@ def generate_images(model, num_images, seed=0, batch_size=256):
     if hasattr(model, "generate"):
         return model.generate(num_images, seed=seed, batch_size=batch_size)
     noise_shape = tuple(model.input_shape[1:])
-    noise = np.random.default_rng(seed).standard_normal(
-        (num_images,) + noise_shape, dtype=np.float32
-    )
+    noise = fixed_noise(num_images, noise_shape, seed)
     return np.asarray(model.predict(noise, batch_size=batch_size, verbose=0))
 
 

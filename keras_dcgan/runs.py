@@ -1,0 +1,445 @@
+"""Run folders and `train_run()`: one call trains a DCGAN the safe way.
+
+A run folder holds everything a training run writes:
+
+```
+run/
+  checkpoint.json          what the latest checkpoint is (the commit point)
+  checkpoints/epoch_0003.keras  networks, optimizers, noise generator state
+  grid_noise.npy           the fixed noise of the image grids
+  grids/epoch_001.png ...  one grid per epoch, training.gif at the end
+  curves.png, history.csv  losses per epoch
+  logs/                    TensorBoard logs (scalars and grids)
+  model.keras              the final model
+```
+
+A checkpoint is written at the end of every epoch (see
+`keras_dcgan.checkpoints`). Resuming loads it and continues `fit()` at the
+next epoch. The data order is a function of `(seed, epoch)` only
+(`EpochShuffledImages`), so the resumed run sees exactly the batches the
+uninterrupted run would have seen, and ends with the same weights.
+"""
+
+import contextlib
+import csv
+import io
+import os
+
+import keras
+import numpy as np
+
+from keras_dcgan import callbacks as callbacks_lib
+from keras_dcgan import checkpoints, validation
+from keras_dcgan.checkpoints import CHECKPOINT_FILE, GRID_NOISE_FILE
+from keras_dcgan.dcgan import DCGAN
+from keras_dcgan.files import write_bytes_atomic
+from keras_dcgan.noise import fixed_noise
+
+MODEL_FILE = "model.keras"
+HISTORY_FILE = "history.csv"
+CURVES_FILE = "curves.png"
+GRIDS_DIR = "grids"
+GIF_FILE = "training.gif"
+LOGS_DIR = "logs"
+
+# Fields that change the networks; a checkpoint cannot take other values.
+ARCHITECTURE_FIELDS = (
+    "latent_dim",
+    "image_size",
+    "channels",
+    "filters",
+    "negative_slope",
+    "first_block_batch_norm",
+    "mixed_precision",
+)
+
+
+class EpochShuffledImages(keras.utils.PyDataset):
+    """Images in batches whose order depends only on `(seed, epoch)`.
+
+    Every epoch visits all images in a new order, the permutation drawn by
+    `numpy.random.default_rng([seed, epoch])`. Because the order does not
+    depend on how many epochs this object has already served, a run resumed
+    at epoch `k` sees exactly the batches an uninterrupted run sees at
+    epoch `k`. Call `set_epoch(epoch)` before each epoch (as PyTorch's
+    `DistributedSampler.set_epoch`); `train_run()` does it with a callback.
+
+    Works with `fit()` on every backend, without TensorFlow.
+
+    Args:
+        images: array `(num_images, height, width, channels)`, either
+            `uint8` pixels (scaled to [-1, 1] per batch) or floats already
+            in [-1, 1].
+        batch_size: int. Images per batch; the last batch may be smaller.
+        seed: int. Seed of the shuffles. Defaults to `0`.
+        shuffle: bool. Whether to shuffle. Defaults to `True`.
+
+    Example:
+
+    ```python
+    data = keras_dcgan.runs.EpochShuffledImages(pixels, 256, seed=0)
+    data.set_epoch(3)
+    first_batch = data[0]  # float32 in [-1, 1]
+    ```
+    """
+
+    def __init__(self, images, batch_size, seed=0, shuffle=True):
+        super().__init__(workers=1, use_multiprocessing=False)
+        images = np.asarray(images)
+        if images.ndim != 4 or len(images) == 0:
+            raise ValueError(
+                "`images` must be a non-empty array (num_images, height, "
+                f"width, channels). Received: images.shape={images.shape}"
+            )
+        self.images = images
+        self.batch_size = validation.positive_int("batch_size", batch_size)
+        self.seed = int(seed)
+        self.shuffle = bool(shuffle)
+        self.epoch = 0
+        self._order = None
+
+    def set_epoch(self, epoch):
+        """Selects the order of epoch `epoch` (0-based)."""
+        self.epoch = int(epoch)
+        self._order = None
+
+    def order(self):
+        """The permutation of the image indices for the current epoch."""
+        if self._order is None:
+            if self.shuffle:
+                rng = np.random.default_rng([self.seed, self.epoch])
+                self._order = rng.permutation(len(self.images))
+            else:
+                self._order = np.arange(len(self.images))
+        return self._order
+
+    @property
+    def num_batches(self):
+        return -(-len(self.images) // self.batch_size)
+
+    def __len__(self):
+        return self.num_batches
+
+    def __getitem__(self, index):
+        if not 0 <= index < self.num_batches:
+            raise IndexError(
+                f"Batch index out of range [0, {self.num_batches}). "
+                f"Received: index={index}"
+            )
+        start = index * self.batch_size
+        batch = self.images[self.order()[start : start + self.batch_size]]
+        if batch.dtype == np.uint8:
+            return batch.astype("float32") * (1.0 / 127.5) - 1.0
+        return batch.astype("float32")
+
+
+class _SetEpoch(keras.callbacks.Callback):
+    def __init__(self, data):
+        super().__init__()
+        self.data = data
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.data.set_epoch(epoch)
+
+
+def _write_history_csv(path, history):
+    """Writes `history` as `keras.callbacks.CSVLogger` would have."""
+    keys = sorted(history)
+    if not any(k.startswith("val_") for k in keys):
+        # `CSVLogger` adds these columns (as "NA") when there is no
+        # validation; appended rows must line up with this header.
+        keys += ["val_" + k for k in keys]
+    num_epochs = max((len(v) for v in history.values()), default=0)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["epoch"] + keys)
+    for epoch in range(num_epochs):
+        writer.writerow(
+            [epoch]
+            + [
+                history[k][epoch] if epoch < len(history.get(k, ())) else "NA"
+                for k in keys
+            ]
+        )
+    write_bytes_atomic(path, out.getvalue().encode())
+
+
+def compare_configs(saved, requested):
+    """Lists `(name, saved_value, requested_value)` that differ."""
+    names = sorted(set(saved) | set(requested))
+    return [
+        (name, saved.get(name), requested.get(name))
+        for name in names
+        if saved.get(name) != requested.get(name)
+    ]
+
+
+def _check_resume_config(directory, saved, requested, force):
+    differences = compare_configs(saved, requested)
+    if not differences:
+        return []
+    listed = ", ".join(
+        f"{name}={new!r} (run: {old!r})" for name, old, new in differences
+    )
+    fixed = [d for d in differences if d[0] in ARCHITECTURE_FIELDS]
+    if fixed:
+        raise ValueError(
+            f"Cannot resume the run in {directory!r} with a different "
+            f"architecture; expected the run's values. Received: {listed}"
+        )
+    if not force:
+        raise ValueError(
+            f"The run in {directory!r} was started with other "
+            "hyper-parameters; resume with the same ones, or force it "
+            f"(`force=True`, `--force`). Received: {listed}"
+        )
+    return differences
+
+
+def train_run(
+    directory,
+    images,
+    preset,
+    *,
+    seed=0,
+    channels=None,
+    config=None,
+    resume=False,
+    force=False,
+    jit_compile=None,
+    mixed_precision=None,
+    callbacks=None,
+    grid_rows=3,
+    grid_cols=7,
+    gif=True,
+    summary_every_epoch=False,
+    verbose="auto",
+    print_fn=print,
+    on_nan="stop",
+    keep=3,
+    health=True,
+    tensorboard=True,
+):
+    """Trains a DCGAN in a run folder, with checkpoints, grids and curves.
+
+    Builds the model of `preset` (or, with `resume=True`, loads the run's
+    latest checkpoint) and calls `fit()` with: the data in a
+    `(seed, epoch)`-determined order, a `StopOnNonFinite` guard, an
+    `ImageGrid` (fixed noise saved as `grid_noise.npy`, a GIF at the end),
+    `LossCurves`, a `keras.callbacks.CSVLogger`, TensorBoard logs, a
+    `TrainingHealth` check, a `Checkpoint` after every epoch and the
+    chapter's `TrainingSummary` line. At the end the model is saved as
+    `model.keras`.
+
+    A run killed at any moment and resumed ends with the weights an
+    uninterrupted run would have had (on the same backend and device). A
+    resume prints "Resuming at epoch k of N" through `print_fn`, where `N`
+    is the run's total number of epochs (as `fit()`'s `epochs` with
+    `initial_epoch`).
+
+    Args:
+        directory: the run folder (created if needed).
+        images: array `(num_images, size, size, channels)` of `uint8`
+            pixels or floats in [-1, 1].
+        preset: a recipe such as `keras_dcgan.recipes.get_recipe("d2l")`
+            (its `epochs`, `batch_size` and hyper-parameters are used).
+        seed: int. Seeds the weights, the training noise, the data order
+            and the grid noise. Defaults to `0`.
+        channels: int or None. Image channels. Defaults to the images'.
+        config: optional dict of other settings to record and check on
+            resume (such as the dataset's name).
+        resume: bool. Continue the run's latest checkpoint. Defaults to
+            `False`; a folder that already holds a checkpoint is then
+            refused.
+        force: bool. Resume even if the hyper-parameters differ from the
+            run's (the architecture still must match). Defaults to `False`.
+        jit_compile: bool or None. `None` keeps Keras's default.
+        mixed_precision: None or a dtype policy name such as
+            `"mixed_bfloat16"`, in force while the model is built or loaded
+            (the global policy is restored before `train_run` returns).
+        callbacks: optional list of more callbacks.
+        grid_rows: int. Rows of the image grids. Defaults to `3`.
+        grid_cols: int. Columns of the image grids. Defaults to `7`.
+        gif: bool. Whether to write `grids/training.gif` at the end.
+        summary_every_epoch: bool. Print the summary line every epoch.
+        verbose: `fit()` verbosity. Defaults to `"auto"`.
+        print_fn: function used for the summary line and the resume line.
+            Defaults to `print`.
+        on_nan: `"stop"` (default): a NaN or infinite loss stops training
+            with `keras_dcgan.callbacks.NonFiniteLossError` naming the
+            epoch and step, and the last good checkpoint is kept.
+            `"continue"` warns and goes on (checkpoints are written only
+            while the weights are finite).
+        keep: int. How many epoch checkpoints to keep under
+            `checkpoints/` (the last ones). Defaults to `3`.
+        health: bool. Whether to warn (`TrainingHealthWarning`) when the
+            discriminator wins completely or the generator collapses.
+            Defaults to `True`.
+        tensorboard: bool. Whether to write TensorBoard logs (the epoch's
+            losses and image grid) under `logs/` in the run folder.
+            Defaults to `True`.
+
+    Returns:
+        A dict with `model`, `summary` (the summary line), `epoch`
+        (completed epochs) and the paths `model_path`, `checkpoint`,
+        `grids`, `gif`, `curves`, `csv`.
+
+    Example:
+
+    ```python
+    recipe = keras_dcgan.recipes.get_recipe("d2l", epochs=5)
+    result = keras_dcgan.runs.train_run("run", pixels, recipe, keep=3)
+    result = keras_dcgan.runs.train_run(  # After a crash, or for more.
+        "run", pixels, recipe, resume=True
+    )
+    ```
+    """
+    directory = os.fspath(directory)
+    images = validation.check_images(images)
+    keep = validation.positive_int("keep", keep)
+    guard = callbacks_lib.StopOnNonFinite(on_nan, checkpoint_dir=directory)
+    validation.check_writable(directory)
+    channels = channels or images.shape[-1]
+    run_config = {
+        k: v
+        for k, v in preset.to_config().items()
+        if k not in ("epochs", "source")
+    }
+    run_config.update(
+        seed=seed, channels=channels, mixed_precision=mixed_precision
+    )
+    run_config.update(config or {})
+    epochs = preset.epochs
+    record = checkpoints.read_checkpoint(directory)
+    history = {}
+    if resume:
+        if record is None:
+            raise FileNotFoundError(
+                "There is no checkpoint to resume in the run folder; "
+                f"expected {CHECKPOINT_FILE} in it. "
+                f"Received: directory={directory!r}"
+            )
+        changed = _check_resume_config(
+            directory, record["config"], run_config, force
+        )
+        with _dtype_policy(mixed_precision):
+            model, record = checkpoints.load_checkpoint(directory)
+        if any(name in ("learning_rate", "beta_1") for name, _, _ in changed):
+            for optimizer in (model.d_optimizer, model.g_optimizer):
+                optimizer.learning_rate = preset.learning_rate
+                optimizer.beta_1 = preset.beta_1
+        initial_epoch = record["epoch"]
+        history = record["history"]
+        noise = np.load(os.path.join(directory, record["grid_noise"]))
+    else:
+        if record is not None:
+            raise ValueError(
+                f"The run folder already holds a run (trained for "
+                f"{record['epoch']} epochs); resume it or choose another "
+                f"folder. Received: directory={directory!r}"
+            )
+        with _dtype_policy(mixed_precision):
+            model = preset.build(channels=channels, seed=seed)
+        initial_epoch = 0
+        noise = fixed_noise(grid_rows * grid_cols, preset.latent_dim, seed)
+    if not isinstance(model, DCGAN):
+        raise ValueError(
+            "The checkpoint must hold a `keras_dcgan.DCGAN`. "
+            f"Received: {type(model).__name__}"
+        )
+    if jit_compile is not None:
+        model.jit_compile = bool(jit_compile)
+    # `keep + 1` checkpoints exist for a moment, then the final model.
+    validation.check_free_space(
+        directory, (keep + 2) * checkpoints.checkpoint_bytes(model)
+    )
+    if not resume:
+        buffer = io.BytesIO()
+        np.save(buffer, noise)
+        write_bytes_atomic(
+            os.path.join(directory, GRID_NOISE_FILE), buffer.getvalue()
+        )
+
+    data = EpochShuffledImages(images, preset.batch_size, seed=seed)
+    csv_path = os.path.join(directory, HISTORY_FILE)
+    if resume:
+        # Drop rows of an epoch that was cut short before its checkpoint.
+        _write_history_csv(csv_path, history)
+    logs_dir = os.path.join(directory, LOGS_DIR)
+    grid_logs = os.path.join(logs_dir, "images") if tensorboard else None
+    grid = callbacks_lib.ImageGrid(
+        os.path.join(directory, GRIDS_DIR),
+        rows=grid_rows,
+        cols=grid_cols,
+        noise=noise,
+        gif=GIF_FILE if gif else None,
+        tensorboard_dir=grid_logs,
+    )
+    summary = callbacks_lib.TrainingSummary(
+        len(images), every_epoch=summary_every_epoch, print_fn=print_fn
+    )
+    all_callbacks = [
+        _SetEpoch(data),
+        guard,
+        *(callbacks or []),
+        grid,
+        callbacks_lib.LossCurves(
+            os.path.join(directory, CURVES_FILE), history=history
+        ),
+        keras.callbacks.CSVLogger(csv_path, append=resume),
+    ]
+    if tensorboard:
+        all_callbacks.append(
+            keras.callbacks.TensorBoard(logs_dir, write_graph=False)
+        )
+    if health:
+        all_callbacks.append(callbacks_lib.TrainingHealth(seed=seed))
+    all_callbacks += [
+        callbacks_lib.Checkpoint(
+            directory, run_config, history=history, epochs=epochs, keep=keep
+        ),
+        summary,
+    ]
+    if initial_epoch < epochs:
+        if resume:
+            print_fn(f"Resuming at epoch {initial_epoch + 1} of {epochs}.")
+        model.fit(
+            data,
+            epochs=epochs,
+            initial_epoch=initial_epoch,
+            # The order is `data`'s; fit's own shuffle of batch indices
+            # uses Python's global `random` and would break the resume.
+            shuffle=False,
+            callbacks=all_callbacks,
+            verbose=verbose,
+        )
+    model_path = checkpoints.save_model_atomic(
+        model, os.path.join(directory, MODEL_FILE)
+    )
+    record = checkpoints.read_checkpoint(directory)
+    gif_path = os.path.join(directory, GRIDS_DIR, GIF_FILE)
+    return {
+        "model": model,
+        "summary": summary.line,
+        "epoch": record["epoch"] if record else 0,
+        "model_path": model_path,
+        "checkpoint": os.path.join(directory, CHECKPOINT_FILE),
+        "grids": grid.frames(),
+        "gif": gif_path if os.path.isfile(gif_path) else None,
+        "curves": os.path.join(directory, CURVES_FILE),
+        "csv": csv_path,
+    }
+
+
+@contextlib.contextmanager
+def _dtype_policy(name):
+    """Sets the global dtype policy to `name` (if any) for a `with` block."""
+    if not name:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
