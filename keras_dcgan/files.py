@@ -1,5 +1,7 @@
-"""Atomic file writes: a reader or a killed process never sees half a file."""
+"""Files: atomic writes (a reader or a killed process never sees half a
+file) and content hashes."""
 
+import hashlib
 import os
 import tempfile
 
@@ -67,3 +69,21 @@ def atomic_write(path, write):
 def write_bytes_atomic(path, data):
     """Writes `data` (bytes) to `path` atomically."""
     return atomic_write(path, lambda f: f.write(data))
+
+
+def file_hash(path, algorithm="sha256"):
+    """The hex digest of a file's content.
+
+    Args:
+        path: the file.
+        algorithm: string. A `hashlib` algorithm name, such as `"sha256"`,
+            `"sha1"` or `"md5"`. Defaults to `"sha256"`.
+
+    Returns:
+        A string of hex digits.
+    """
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -186,21 +186,15 @@ def _compact(array, ok):
     return len(kept)
 
 
-def load_source(
-    source,
-    names,
-    image_size,
-    channels,
-    background,
-    resize_mode,
-    cache_file,
-    num_workers,
-):
-    """Decodes a source once; returns `(pixels, names, labels, classes)`."""
-    names, labels, class_names = labels_from_names(names, source.origin)
+def load_source(source, decode_args, cache_file, num_workers):
+    """Decodes a source once; returns `(pixels, names, labels, classes)`.
+
+    `decode_args` is `(image_size, channels, background, resize_mode)`.
+    """
+    names, labels, class_names = labels_from_names(source.names, source.origin)
     if not names:
         raise no_images_error(source, readable=False)
-    decode_args = (image_size, channels, background, resize_mode)
+    image_size, channels, background, resize_mode = decode_args
     shape = (len(names), image_size, image_size, channels)
     if cache_file is None:
         pixels = np.empty(shape, np.uint8)

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from keras_dcgan.datasets.pipeline import finish, make_dataset
+from keras_dcgan.datasets.pipeline import Batching, make_dataset
 from keras_dcgan.validation import positive_int
 
 
@@ -45,7 +45,9 @@ def fake_dataset(
     (4, 16, 16, 1)
     """
     num_examples = positive_int("num_examples", num_examples)
-    batch_size = positive_int("batch_size", batch_size)
+    batching = Batching.checked(
+        batch_size, shuffle, seed, drop_remainder, with_labels
+    )
     num_classes = positive_int("num_classes", num_classes)
     try:
         shape = tuple(image_shape)
@@ -61,12 +63,5 @@ def fake_dataset(
     rng = np.random.default_rng(seed)
     pixels = rng.integers(0, 256, (num_examples,) + shape, dtype=np.uint8)
     labels = rng.integers(0, num_classes, num_examples).astype(np.int32)
-    dataset = make_dataset(
-        pixels,
-        labels if with_labels else None,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        drop_remainder=drop_remainder,
-    )
-    return finish(dataset, [str(i) for i in range(num_classes)])
+    class_names = [str(i) for i in range(num_classes)]
+    return make_dataset(pixels, labels, batching, class_names)

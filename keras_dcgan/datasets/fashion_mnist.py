@@ -1,14 +1,18 @@
 """Fashion-MNIST: the four idx files offline, or tensorflow-datasets."""
 
 import gzip
-import hashlib
 import os
 import re
 
 import numpy as np
 import tensorflow as tf
 
-from keras_dcgan.datasets.pipeline import check_common, finish, make_dataset
+from keras_dcgan.datasets.pipeline import (
+    Batching,
+    check_image_size,
+    make_dataset,
+)
+from keras_dcgan.files import file_hash
 from keras_dcgan.validation import one_of
 
 FASHION_MNIST_CLASS_NAMES = (
@@ -45,14 +49,6 @@ _FASHION_MNIST_ALIASES = {
     "top": 0,
     "boot": 9,
 }
-
-
-def _md5(path):
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _class_indices(classes):
@@ -136,7 +132,7 @@ def _fashion_mnist_from_folder(path, split, verify):
                 + f". Received: path={path!r}"
             )
         if verify:
-            got = _md5(file)
+            got = file_hash(file, "md5")
             if got != md5:
                 raise ValueError(
                     f"{name} is not the published Fashion-MNIST file: its "
@@ -276,7 +272,10 @@ def load_fashion_mnist(
     ```
     """
     one_of("split", split, ("train", "test"))
-    batch_size, image_size = check_common(batch_size, image_size, channels)
+    batching = Batching.checked(
+        batch_size, shuffle, seed, drop_remainder, with_labels
+    )
+    image_size = check_image_size(image_size, channels)
     one_of("resize_mode", resize_mode, ("pad", "resize"))
     indices = _class_indices(classes)
     if path is None:
@@ -289,15 +288,7 @@ def load_fashion_mnist(
     images = _resize_square(images, image_size, resize_mode)[..., None]
     if channels == 3:
         images = np.repeat(images, 3, axis=-1)
-    dataset = make_dataset(
-        images,
-        labels if with_labels else None,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        drop_remainder=drop_remainder,
-    )
-    return finish(dataset, FASHION_MNIST_CLASS_NAMES)
+    return make_dataset(images, labels, batching, FASHION_MNIST_CLASS_NAMES)
 
 
 # ---------------------------------------------------------------------------

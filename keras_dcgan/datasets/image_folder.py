@@ -7,12 +7,14 @@ from keras_dcgan.datasets.decoding import (
     resolve_num_workers,
 )
 from keras_dcgan.datasets.pipeline import (
-    RESIZE_MODES,
-    check_common,
+    Batching,
+    check_image_size,
     dataset_from_source,
 )
 from keras_dcgan.datasets.sources import FolderSource
 from keras_dcgan.validation import one_of
+
+RESIZE_MODES = ("pad", "crop")
 
 
 def image_folder_dataset(
@@ -97,9 +99,15 @@ def image_folder_dataset(
     images = next(dataset.as_numpy_iterator())  # (128, 64, 64, 3) float32
     ```
     """
-    batch_size, image_size = check_common(batch_size, image_size, channels)
-    one_of("resize_mode", resize_mode, RESIZE_MODES)
-    background = parse_background(background)
+    batching = Batching.checked(
+        batch_size, shuffle, seed, drop_remainder, with_labels
+    )
+    decoding = (
+        check_image_size(image_size, channels),
+        channels,
+        parse_background(background),
+        one_of("resize_mode", resize_mode, RESIZE_MODES),
+    )
     num_workers = resolve_num_workers(num_workers)
     directory = os.fspath(directory)
     if not os.path.isdir(directory):
@@ -107,20 +115,11 @@ def image_folder_dataset(
             "`directory` must be an existing folder of images. "
             f"Received: directory={directory!r}"
         )
-    source = FolderSource(directory)
     return dataset_from_source(
-        source,
-        source.names,
-        batch_size,
-        image_size,
-        channels,
-        background,
-        resize_mode,
-        shuffle,
-        seed,
-        drop_remainder,
-        with_labels,
+        FolderSource(directory),
+        os.path.join(directory, ""),
+        decoding,
+        batching,
         cache_file,
         num_workers,
-        path_prefix=os.path.join(directory, ""),
     )

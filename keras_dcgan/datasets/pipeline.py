@@ -5,6 +5,8 @@ individual examples every epoch (only indices pass through the shuffle
 buffer), then batches, scales to `float32` in [-1, 1] and prefetches.
 """
 
+from typing import NamedTuple
+
 import numpy as np
 import tensorflow as tf
 
@@ -12,33 +14,38 @@ from keras_dcgan import images as images_lib
 from keras_dcgan.datasets.decoding import load_source
 from keras_dcgan.validation import one_of, positive_int
 
-RESIZE_MODES = ("pad", "crop")
+
+class Batching(NamedTuple):
+    """How a loader's pipeline batches: its arguments, checked."""
+
+    batch_size: int
+    shuffle: bool = True
+    seed: object = None
+    drop_remainder: bool = False
+    with_labels: bool = False
+
+    @classmethod
+    def checked(cls, batch_size, *args):
+        return cls(positive_int("batch_size", batch_size), *args)
 
 
-def check_common(batch_size, image_size, channels=None):
-    """Checks the arguments every loader takes; returns them as ints."""
-    batch_size = positive_int("batch_size", batch_size)
-    image_size = positive_int("image_size", image_size)
-    if channels is not None:
-        one_of("channels", channels, (1, 3))
-    return batch_size, image_size
+def check_image_size(image_size, channels):
+    """Checks the output image arguments; returns `image_size` as an int."""
+    one_of("channels", channels, (1, 3))
+    return positive_int("image_size", image_size)
 
 
-def make_dataset(
-    pixels,
-    labels=None,
-    batch_size=256,
-    shuffle=True,
-    seed=None,
-    drop_remainder=False,
-):
+def make_dataset(pixels, labels, batching, class_names, file_paths=None):
     """Builds shuffle -> batch -> to float [-1, 1] -> prefetch.
 
     `pixels` is a `uint8` array (in memory or a `np.memmap`). Only indices
     go through the shuffle buffer, so a full-size buffer is cheap and every
     epoch sees a new order of individual examples. With a `seed`, the
-    sequence of epoch orders is deterministic.
+    sequence of epoch orders is deterministic. The dataset gets the
+    attributes `class_names` (and `file_paths` when given).
     """
+    batch_size, shuffle, seed, drop_remainder, with_labels = batching
+    labels = labels if with_labels else None
     count = len(pixels)
     dataset = tf.data.Dataset.range(count)
     if shuffle:
@@ -73,11 +80,7 @@ def make_dataset(
         return images, tf.gather(label_tensor, indices)
 
     dataset = dataset.map(to_float, num_parallel_calls=tf.data.AUTOTUNE)
-    return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-def finish(dataset, class_names, file_paths=None):
-    """Attaches `class_names` (and `file_paths`) to `dataset`."""
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
     dataset.class_names = list(class_names)
     if file_paths is not None:
         dataset.file_paths = list(file_paths)
@@ -85,48 +88,26 @@ def finish(dataset, class_names, file_paths=None):
 
 
 def dataset_from_source(
-    source,
-    names,
-    batch_size,
-    image_size,
-    channels,
-    background,
-    resize_mode,
-    shuffle,
-    seed,
-    drop_remainder,
-    with_labels,
-    cache_file,
-    num_workers,
-    path_prefix,
+    source, path_prefix, decoding, batching, cache_file, num_workers
 ):
+    """Decodes `source` once, then builds its pipeline.
+
+    Args:
+        source: a `FolderSource` or `ZipSource`; closed when decoded.
+        path_prefix: string put before each image's name in `file_paths`.
+        decoding: `(image_size, channels, background, resize_mode)`.
+        batching: a `Batching`.
+        cache_file: optional `.npy` path of the on-disk pixel cache.
+        num_workers: int. Decoding threads.
+    """
     try:
         pixels, names, labels, class_names = load_source(
-            source,
-            names,
-            image_size,
-            channels,
-            background,
-            resize_mode,
-            cache_file,
-            num_workers,
+            source, decoding, cache_file, num_workers
         )
     finally:
         source.close()
-    dataset = make_dataset(
-        pixels,
-        labels if with_labels else None,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        seed=seed,
-        drop_remainder=drop_remainder,
-    )
     paths = [path_prefix + n for n in names]
-    return finish(dataset, class_names, paths)
-
-
-# ---------------------------------------------------------------------------
-# Public loaders.
+    return make_dataset(pixels, labels, batching, class_names, paths)
 
 
 def take_images(dataset, count):

@@ -1,6 +1,5 @@
 """The d2l Pokemon sprites: download, verify, extract, load."""
 
-import hashlib
 import os
 import tempfile
 
@@ -10,12 +9,14 @@ from keras_dcgan.datasets.decoding import (
     parse_background,
     resolve_num_workers,
 )
+from keras_dcgan.datasets.image_folder import RESIZE_MODES
 from keras_dcgan.datasets.pipeline import (
-    RESIZE_MODES,
-    check_common,
+    Batching,
+    check_image_size,
     dataset_from_source,
 )
 from keras_dcgan.datasets.sources import FolderSource, ZipSource, safe_extract
+from keras_dcgan.files import file_hash
 from keras_dcgan.validation import one_of
 
 POKEMON_URL = "https://d2l-data.s3-accelerate.amazonaws.com/pokemon.zip"
@@ -48,11 +49,7 @@ def _keras_home(cache_dir):
 
 def _sha1(path):
     # `keras.utils.get_file` checks only sha256 and md5; d2l publishes sha1.
-    digest = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_hash(path, "sha1")
 
 
 def _download_verified(cache_dir):
@@ -167,9 +164,15 @@ def load_pokemon(
     model.fit(dataset, epochs=40)
     ```
     """
-    batch_size, image_size = check_common(batch_size, image_size)
-    one_of("resize_mode", resize_mode, RESIZE_MODES)
-    background = parse_background(background)
+    batching = Batching.checked(
+        batch_size, shuffle, seed, drop_remainder, with_labels
+    )
+    decoding = (
+        check_image_size(image_size, 3),
+        3,
+        parse_background(background),
+        one_of("resize_mode", resize_mode, RESIZE_MODES),
+    )
     num_workers = resolve_num_workers(num_workers)
     if path is None:
         path = _pokemon_folder(cache_dir)
@@ -187,19 +190,5 @@ def load_pokemon(
         )
     prefix += source.strip_common_folder()
     return dataset_from_source(
-        source,
-        source.names,
-        batch_size,
-        image_size,
-        3,
-        background,
-        resize_mode,
-        shuffle,
-        seed,
-        drop_remainder,
-        with_labels,
-        cache_file,
-        num_workers,
-        path_prefix=prefix,
+        source, prefix, decoding, batching, cache_file, num_workers
     )
-

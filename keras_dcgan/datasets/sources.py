@@ -148,8 +148,9 @@ class ZipSource(_Source):
 
     def fingerprint(self, names):
         st = os.stat(self.path)
+        path = os.path.abspath(self.path)
         digest = hashlib.sha1(
-            f"{os.path.abspath(self.path)}\0{st.st_size}\0{st.st_mtime_ns}".encode()
+            f"{path}\0{st.st_size}\0{st.st_mtime_ns}".encode()
         )
         for name in names:
             crc = self._infos[self.prefix + name].CRC
