@@ -3,10 +3,10 @@
 import os
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_dcgan import checkpoints, pretrained, validation
+from keras_dcgan.noise import fixed_noise, truncate
 from keras_dcgan.optimizers import OptimizerGroup
 from keras_dcgan.trainers import GANTrainer
 
@@ -298,7 +298,7 @@ class DCGAN(GANTrainer, keras.Model):
         _, g_loss = self._generator_loss(fake_logits)
         return self._update_metrics(d_loss, g_loss, real_logits, fake_logits)
 
-    def generate(self, num_images, seed=None, batch_size=256):
+    def generate(self, num_images, seed=None, batch_size=256, truncation=None):
         """Generates images from standard normal noise.
 
         The noise is drawn with NumPy, so a given `seed` gives the same noise
@@ -308,15 +308,21 @@ class DCGAN(GANTrainer, keras.Model):
             num_images: int. How many images to make.
             seed: int or None. Seed of the noise. Defaults to `None`.
             batch_size: int. Images per generator call. Defaults to `256`.
+            truncation: float or None. Redraw noise values beyond this many
+                standard deviations (the truncation trick: more typical,
+                less varied images). Defaults to `None`, plain N(0, 1).
 
         Returns:
             A float32 NumPy array `(num_images, height, width, channels)` with
             values in [-1, 1].
         """
         num_images = validation.positive_int("num_images", num_images)
-        noise = np.random.default_rng(seed).standard_normal(
-            (num_images, self.latent_dim), dtype=np.float32
-        )
+        noise = fixed_noise(num_images, self.latent_dim, seed)
+        if truncation is not None:
+            # Redraws from a stream of their own, not the first draw's.
+            noise = truncate(
+                noise, truncation, None if seed is None else [seed, 1]
+            )
         return self.predict(noise, batch_size=batch_size, verbose=0)
 
     @classmethod
@@ -364,7 +370,9 @@ class DCGAN(GANTrainer, keras.Model):
         if compile and not model.compiled:
             recipe = metadata.get("recipe", {})
             adam = dict(
-                learning_rate=recipe.get("learning_rate", CHAPTER_LEARNING_RATE),
+                learning_rate=recipe.get(
+                    "learning_rate", CHAPTER_LEARNING_RATE
+                ),
                 beta_1=recipe.get("beta_1", 0.5),
             )
             model.compile(

@@ -189,6 +189,39 @@ def save_image_grid(images, path, rows=None, cols=None, **kwargs):
     return grid
 
 
+def save_gif(frames, path, duration=200):
+    """Saves `uint8` image arrays or PIL images as a looping GIF, atomically.
+
+    Args:
+        frames: list of `(height, width, channels)` `uint8` arrays (such as
+            `make_grid` returns) or PIL images, all the same size.
+        path: destination `.gif` file.
+        duration: int. Milliseconds per frame. Defaults to `200`.
+
+    Returns:
+        `path`.
+    """
+    if not frames:
+        raise ValueError(
+            "`frames` must hold at least one image. Received: frames=[]"
+        )
+    frames = [
+        f.convert("RGB") if hasattr(f, "convert") else _pil_image(f)
+        for f in frames
+    ]
+    return atomic_write(
+        path,
+        lambda f: frames[0].save(
+            f,
+            format="GIF",
+            save_all=True,
+            append_images=frames[1:],
+            duration=duration,
+            loop=0,
+        ),
+    )
+
+
 def show_image_grid(images, rows=None, cols=None, title=None, ax=None, **kw):
     """Shows a batch of images as one grid with matplotlib.
 

@@ -34,3 +34,65 @@ def fixed_noise(num_images, latent_dim, seed=0):
     rng = np.random.default_rng(seed)
     return rng.standard_normal((int(num_images),) + shape, dtype=np.float32)
 
+
+def truncate(noise, truncation, seed=None):
+    """Redraws the values of N(0, 1) `noise` outside +-`truncation`.
+
+    The truncation trick of BigGAN (Brock et al., 2019): latent points near
+    the centre give more typical, less varied images. The result follows a
+    standard normal truncated to the interval.
+
+    Args:
+        noise: float32 NumPy array of N(0, 1) values.
+        truncation: float > 0. The bound, in standard deviations.
+        seed: seed of the redraws, anything `np.random.default_rng` takes.
+            Defaults to `None`.
+
+    Returns:
+        A new float32 array of the same shape.
+    """
+    if isinstance(truncation, bool) or not (
+        isinstance(truncation, (int, float)) and truncation > 0
+    ):
+        raise ValueError(
+            "`truncation` must be a positive number of standard deviations. "
+            f"Received: truncation={truncation!r}"
+        )
+    rng = np.random.default_rng(seed)
+    noise = np.array(noise, dtype=np.float32)
+    outside = np.abs(noise) > truncation
+    while outside.any():
+        noise[outside] = rng.standard_normal(outside.sum(), dtype=np.float32)
+        outside = np.abs(noise) > truncation
+    return noise
+
+
+def slerp(start, end, num_points):
+    """Spherical interpolation between two latent vectors, ends included.
+
+    Gaussian noise lives near a sphere; walking along the great circle keeps
+    the points' norms typical, where a straight line passes through the
+    centre (White, "Sampling Generative Networks", 2016). Parallel vectors
+    fall back to a straight line.
+
+    Args:
+        start: NumPy vector, the first point.
+        end: NumPy vector of the same shape, the last point.
+        num_points: int >= 2. Points on the path.
+
+    Returns:
+        A float32 array `(num_points,) + start.shape`.
+    """
+    start = np.asarray(start, dtype=np.float64)
+    end = np.asarray(end, dtype=np.float64)
+    t = np.linspace(0.0, 1.0, int(num_points))[:, None]
+    a, b = start.ravel(), end.ravel()
+    cosine = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+    angle = np.arccos(np.clip(cosine, -1.0, 1.0))
+    if np.sin(angle) < 1e-6:
+        path = (1.0 - t) * a + t * b
+    else:
+        path = (np.sin((1.0 - t) * angle) * a + np.sin(t * angle) * b) / np.sin(
+            angle
+        )
+    return path.reshape((-1,) + start.shape).astype(np.float32)

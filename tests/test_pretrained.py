@@ -290,3 +290,30 @@ def test_cli_sample_from_a_shipped_preset(name, tmp_path):
     side = DCGAN.presets[name]["image_shape"][0]
     width, height = Image.open(grid).size
     assert width >= 7 * side and height >= 10 * side
+
+
+def test_cli_sample_walks_and_truncates(trained, tmp_path):
+    from PIL import Image
+
+    pretrained.export_preset(trained, tmp_path / "preset")
+    preset = ["sample", "--preset", str(tmp_path / "preset")]
+    strip, gif = tmp_path / "walk.png", tmp_path / "walk.gif"
+    result = run_command(
+        *preset,
+        "--interpolate",
+        "--num-images",
+        "5",
+        "--output",
+        str(strip),
+        "--gif",
+        str(gif),
+    )
+    assert result.returncode == 0, result.stderr
+    animation = Image.open(gif)
+    assert animation.n_frames == 8  # 5 steps there, 3 back
+    assert Image.open(strip).size[0] > 4 * Image.open(strip).size[1]
+    result = run_command(*preset, "--truncation", "0.5", "--output", str(strip))
+    assert result.returncode == 0, result.stderr
+    result = run_command(*preset, "--gif", str(gif))
+    assert result.returncode == 2
+    assert "--gif only applies to --interpolate" in result.stderr
