@@ -7,12 +7,13 @@ generator), at batch 256, the median milliseconds of:
 - `transposed`: its transpose (the generator's forward pass, and the
   discriminator's input gradient) as XLA computes it from
   `jax.linear_transpose` (a convolution of the zero-dilated input), and as
-  `keras_dcgan.jax_ops` computes it (four 2x2 convolutions, one per output
+  `keras_dcgan.backend.jax` computes it (four 2x2 convolutions, one per output
   phase, for 16 or more filters);
 - `kernel grad`: the convolution's kernel gradient.
 
-Importing `keras_dcgan` keeps XLA:CPU's convolutions off YNNPACK unless
-`XLA_FLAGS` says otherwise, so the two commands compare the two settings:
+The benchmark opts in to keeping XLA:CPU's convolutions off YNNPACK
+(`prefer_fast_cpu_convolutions`) unless `XLA_FLAGS` says otherwise, so the
+two commands compare the two settings:
 
     KERAS_BACKEND=jax python benchmarks/jax_convolutions.py
     KERAS_BACKEND=jax XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=\\
@@ -28,8 +29,9 @@ os.environ["KERAS_BACKEND"] = "jax"
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-import keras_dcgan  # noqa: E402,F401  (sets XLA_FLAGS before JAX starts)
-from keras_dcgan import jax_ops  # noqa: E402
+from keras_dcgan.backend import jax as jax_ops  # noqa: E402
+
+jax_ops.prefer_fast_cpu_convolutions()  # Before JAX starts.
 
 # (side, in channels, out channels) of the discriminator's stride-2 layers.
 LAYERS = ((64, 3, 64), (32, 64, 128), (16, 128, 256), (8, 256, 512))

@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_dcgan import backend as fast_ops
 from keras_dcgan import validation
 
 
@@ -11,72 +12,19 @@ def dcgan_normal():
     return keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
 
 
-def _fast_conv_call(layer, inputs, transpose):
-    """Runs a convolution layer on this backend's faster op, or returns None.
-
-    PyTorch: channels-last tensors passed to oneDNN (or cuDNN) as
-    `channels_last` memory, with no layout copies (`keras_dcgan.torch_ops`).
-    JAX on CPU: convolutions that avoid XLA:CPU's slow transposed
-    convolutions (`keras_dcgan.jax_ops`). Other backends and cases: None.
-    """
-    backend = keras.backend.backend()
-    if (
-        backend not in ("torch", "jax")
-        or layer.data_format != "channels_last"
-        or getattr(layer, "output_padding", None) is not None
-        or getattr(layer, "groups", 1) != 1
-        or tuple(layer.dilation_rate) != (1, 1)
-    ):
-        return None
-    if backend == "jax":
-        import jax
-
-        if jax.default_backend() != "cpu":
-            return None  # XLA's GPU and TPU convolutions need no help.
-    kernel = ops.convert_to_tensor(layer.kernel)
-    strides = tuple(layer.strides)
-    if backend == "torch":
-        from keras_dcgan import torch_ops
-
-        op = torch_ops.conv_transpose if transpose else torch_ops.conv
-        outputs = op(inputs, kernel, strides, layer.padding)
-        if outputs is None:
-            return None
-    elif transpose:
-        from keras_dcgan import jax_ops
-
-        output_shape = layer.compute_output_shape(inputs.shape)
-        outputs = jax_ops.conv_transpose(
-            inputs,
-            kernel,
-            (inputs.shape[0],) + tuple(output_shape[1:]),
-            strides,
-            layer.padding,
-        )
-    else:
-        from keras_dcgan import jax_ops
-
-        outputs = jax_ops.conv(inputs, kernel, strides, layer.padding)
-    if layer.use_bias:
-        outputs = ops.add(outputs, layer.bias)
-    if layer.activation is not None:
-        outputs = layer.activation(outputs)
-    return outputs
-
-
 @keras.saving.register_keras_serializable(package="keras_dcgan")
 class Conv2D(keras.layers.Conv2D):
     """`keras.layers.Conv2D`, faster on JAX and PyTorch.
 
     Identical in arguments and results. For channels-last inputs without
     dilation or groups: on JAX on CPU its input gradient runs as a fast
-    transposed convolution (see `keras_dcgan.jax_ops`); on PyTorch the inputs
-    reach oneDNN without the two layout copies Keras makes (see
-    `keras_dcgan.torch_ops`). Otherwise it is Keras's layer.
+    transposed convolution (see `keras_dcgan.backend.jax`); on PyTorch the
+    inputs reach oneDNN without the two layout copies Keras makes (see
+    `keras_dcgan.backend.torch`). Otherwise it is Keras's layer.
     """
 
     def call(self, inputs):
-        outputs = _fast_conv_call(self, inputs, transpose=False)
+        outputs = fast_ops.fast_conv(self, inputs, transpose=False)
         return super().call(inputs) if outputs is None else outputs
 
 
@@ -86,13 +34,13 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
 
     Identical in arguments and results. For channels-last inputs without
     dilation or output padding: on JAX on CPU it avoids XLA:CPU's slow
-    transposed convolutions (see `keras_dcgan.jax_ops`); on PyTorch it runs
-    without layout copies (see `keras_dcgan.torch_ops`). Otherwise it is
-    Keras's layer.
+    transposed convolutions (see `keras_dcgan.backend.jax`); on PyTorch it
+    runs without layout copies (see `keras_dcgan.backend.torch`). Otherwise
+    it is Keras's layer.
     """
 
     def call(self, inputs):
-        outputs = _fast_conv_call(self, inputs, transpose=True)
+        outputs = fast_ops.fast_conv(self, inputs, transpose=True)
         return super().call(inputs) if outputs is None else outputs
 
 
@@ -103,15 +51,15 @@ class BatchNormalization(keras.layers.BatchNormalization):
     Identical in arguments, variables and results (up to float rounding).
     For 4D channels-last inputs without a mask, renorm or synchronisation,
     it runs as one fused op: PyTorch's `native_batch_norm` (see
-    `keras_dcgan.torch_ops`) or TensorFlow's `FusedBatchNormV3` (see
-    `keras_dcgan.tensorflow_ops`), which also keep bfloat16 inputs in
+    `keras_dcgan.backend.torch`) or TensorFlow's fused kernel (see
+    `keras_dcgan.backend.tensorflow`), which also keep bfloat16 inputs in
     bfloat16 instead of upcasting them. Other cases use Keras's ops.
     """
 
     def call(self, inputs, training=None, mask=None):
-        backend = keras.backend.backend()
+        fused = fast_ops.fused_batch_norm()
         if (
-            backend not in ("torch", "tensorflow")
+            fused is None
             or mask is not None
             or self.renorm
             or self.synchronized
@@ -119,11 +67,6 @@ class BatchNormalization(keras.layers.BatchNormalization):
             or self.axis not in (-1, 3)
         ):
             return super().call(inputs, training=training, mask=mask)
-        if backend == "torch":
-            from keras_dcgan import torch_ops as fused
-        else:
-            from keras_dcgan import tensorflow_ops as fused
-
         gamma = ops.convert_to_tensor(self.gamma) if self.scale else None
         beta = ops.convert_to_tensor(self.beta) if self.center else None
         if training and self.trainable:

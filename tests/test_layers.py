@@ -4,6 +4,7 @@ import pytest
 from helpers import gradients, run_layer_test, run_python
 
 from keras_dcgan import DBlock, GBlock
+from keras_dcgan import backend as fast_ops
 from keras_dcgan.layers import BatchNormalization, Conv2D, Conv2DTranspose
 
 
@@ -183,19 +184,22 @@ def test_batch_normalization_matches_keras(dtype, center, scale):
     keras.backend.backend() == "jax", reason="XLA fuses BatchNormalization"
 )
 def test_batch_normalization_runs_fused(monkeypatch):
-    from keras.src.layers.normalization import batch_normalization
+    fused = fast_ops.fused_batch_norm()
+    calls = []
+    for name in ("batch_norm_train", "batch_norm_inference"):
 
-    def unfused(*args, **kwargs):
-        raise AssertionError("BatchNormalization took Keras's unfused path")
+        def spy(*args, _name=name, _op=getattr(fused, name), **kwargs):
+            calls.append(_name)
+            return _op(*args, **kwargs)
 
-    monkeypatch.setattr(batch_normalization.ops, "moments", unfused)
-    monkeypatch.setattr(batch_normalization.ops, "batch_normalization", unfused)
+        monkeypatch.setattr(fused, name, spy)
     block = DBlock(4)
     x = np.ones((2, 8, 8, 3), "float32")
     block(x, training=True)
     block(x, training=False)
-    with pytest.raises(AssertionError, match="unfused"):
-        keras.layers.BatchNormalization()(x, training=True)
+    assert calls == ["batch_norm_train", "batch_norm_inference"]
+    keras.layers.BatchNormalization()(x, training=True)
+    assert len(calls) == 2  # Keras's own layer keeps its own path.
 
 
 # XLA's default: YNNPACK convolutions, chosen explicitly by a user.
@@ -208,10 +212,15 @@ YNNPACK_CONVOLUTIONS = (
     keras.backend.backend() != "jax", reason="XLA:CPU's convolutions"
 )
 @pytest.mark.parametrize(
-    "user_flags, on_ynnpack", [("", False), (YNNPACK_CONVOLUTIONS, True)]
+    "user_flags, opt_in, on_ynnpack",
+    [
+        ("", False, True),  # Importing keras_dcgan changes nothing.
+        ("", True, False),
+        (YNNPACK_CONVOLUTIONS, True, True),  # The user's own setting stands.
+    ],
 )
-def test_jax_convolutions_leave_ynnpack_unless_told(
-    monkeypatch, user_flags, on_ynnpack
+def test_jax_convolutions_leave_ynnpack_on_opt_in(
+    monkeypatch, user_flags, opt_in, on_ynnpack
 ):
     import jaxlib
 
@@ -219,10 +228,13 @@ def test_jax_convolutions_leave_ynnpack_unless_told(
         pytest.skip("jaxlib before 0.10 has no YNNPACK convolutions")
     monkeypatch.setenv("XLA_FLAGS", user_flags)
     monkeypatch.setenv("JAX_PLATFORMS", "cpu")
-    code = """
+    code = f"""
 import jax
 import jax.numpy as jnp
 import keras_dcgan
+from keras_dcgan.backend import jax as fast_jax
+if {opt_in}:
+    fast_jax.prefer_fast_cpu_convolutions()
 
 def conv(x, k):
     return jax.lax.conv_general_dilated(

@@ -5,12 +5,35 @@ count, so the gradients the optimizer sums across replicas are those of the
 global batch's mean loss. Metrics need no gathering: each replica's mean
 over an equal share of the batch is averaged by `fit()`, and the metric
 variables are summed across replicas when read.
+
+A `tf.data.Dataset` whose images have no static shape is checked on its
+first batch before `fit()` starts: the step is traced with the static
+shape, so a wrong image shape would otherwise fail inside the graph with
+TensorFlow's `InvalidArgumentError` rather than the `ValueError` the other
+backends raise.
 """
 
 import tensorflow as tf
 
 
 class GANTrainer:
+    def fit(self, x=None, *args, **kwargs):
+        self._check_dataset_shape(x)
+        return super().fit(x, *args, **kwargs)
+
+    def _check_dataset_shape(self, data):
+        if not isinstance(data, tf.data.Dataset):
+            return
+        spec = data.element_spec
+        if isinstance(spec, (tuple, list)) and spec:
+            spec = spec[0]
+        if not isinstance(spec, tf.TensorSpec) or (
+            spec.shape.rank is not None and spec.shape[1:].is_fully_defined()
+        ):
+            return
+        for batch in data.take(1):
+            self._real_images(batch)  # Raises the shared ValueError.
+
     def train_step(self, data):
         return _reducible(self._gan_train_step(data))
 
@@ -67,9 +90,18 @@ def _reducible(logs):
     `train_step` returns; a one-element axis makes that reduction a mean.
     """
     strategy = tf.distribute.get_strategy()
-    extended = strategy.extended
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and (
-        getattr(extended, "_in_multi_worker_mode", lambda: False)()
-    ):
+    if _num_workers(strategy) > 1:
         return {name: tf.reshape(value, [1]) for name, value in logs.items()}
     return logs
+
+
+def _num_workers(strategy):
+    """The workers of a `MultiWorkerMirroredStrategy` (1 for others).
+
+    Counted from the public cluster spec as TensorFlow counts them: the
+    chief and the workers.
+    """
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return 1
+    spec = strategy.cluster_resolver.cluster_spec().as_dict()
+    return max(1, len(spec.get("chief", ())) + len(spec.get("worker", ())))

@@ -28,20 +28,41 @@ _FIRST_JAXLIB_WITH_FLAG = (0, 10)
 
 
 def prefer_fast_cpu_convolutions():
-    """Adds `FAST_CPU_CONVOLUTIONS` to `XLA_FLAGS` where it is safe.
+    """Opts in to XLA:CPU's faster convolutions for this process.
 
-    Only when the installed jaxlib knows the flag and `XLA_FLAGS` does not
-    set YNNPACK's fusions already (a user's own setting stands). XLA reads
-    the variable when JAX starts its first backend, so this takes effect
-    when `keras_dcgan` is imported before any JAX computation runs.
+    Adds `FAST_CPU_CONVOLUTIONS` (an experimental XLA flag) to the
+    `XLA_FLAGS` environment variable, which XLA reads when JAX starts its
+    first backend: call it before any JAX computation runs. On jaxlib 0.10
+    and later it keeps the chapter's convolutions off YNNPACK, about 2x
+    faster on an AVX-512 CPU. Nothing happens when the installed jaxlib
+    does not know the flag, or when `XLA_FLAGS` sets YNNPACK's fusions
+    already (a user's own setting stands). GPUs ignore the flag.
+
+    Importing `keras_dcgan` never sets it: this function is the opt-in.
+
+    Returns:
+        bool. Whether the flag is now set.
+
+    Example:
+
+    ```python
+    import os
+    os.environ["KERAS_BACKEND"] = "jax"
+    from keras_dcgan.backend import jax as fast_jax
+    fast_jax.prefer_fast_cpu_convolutions()  # Before any JAX computation.
+    import keras_dcgan
+    ```
     """
     import jaxlib
 
     version = tuple(int(part) for part in jaxlib.__version__.split(".")[:2])
     flags = os.environ.get("XLA_FLAGS", "")
-    if version < _FIRST_JAXLIB_WITH_FLAG or YNN_FLAG in flags:
-        return
+    if YNN_FLAG in flags:
+        return FAST_CPU_CONVOLUTIONS in flags
+    if version < _FIRST_JAXLIB_WITH_FLAG:
+        return False
     os.environ["XLA_FLAGS"] = f"{flags} {FAST_CPU_CONVOLUTIONS}".strip()
+    return True
 
 
 def _conv(y, kernel, strides, padding):

@@ -1,9 +1,11 @@
 """BatchNormalization as TensorFlow's fused kernel.
 
 Keras builds BatchNormalization from separate moments and normalisation ops
-and upcasts bfloat16 inputs to float32 first. `FusedBatchNormV3` computes the
-statistics and the normalisation (and, in the backward pass, all three
-gradients) in one kernel each, reading bfloat16 inputs as they are.
+and upcasts bfloat16 inputs to float32 first. The fused kernel
+(`tf.compat.v1.nn.fused_batch_norm`, TensorFlow's public wrapper of
+`FusedBatchNormV3`) computes the statistics and the normalisation (and, in
+the backward pass, all three gradients) in one kernel each, reading
+bfloat16 inputs as they are.
 """
 
 import tensorflow as tf
@@ -15,10 +17,10 @@ def _fused(inputs, gamma, beta, mean, variance, epsilon, training):
         gamma = tf.ones((channels,), tf.float32)
     if beta is None:
         beta = tf.zeros((channels,), tf.float32)
-    return tf.raw_ops.FusedBatchNormV3(
-        x=inputs,
-        scale=gamma,
-        offset=beta,
+    return tf.compat.v1.nn.fused_batch_norm(
+        inputs,
+        gamma,
+        beta,
         mean=mean,
         variance=variance,
         epsilon=epsilon,
@@ -32,10 +34,9 @@ def batch_norm_train(inputs, gamma, beta, epsilon):
 
     Returns the outputs and the batch's mean and (biased) variance, float32.
     """
-    empty = tf.constant([], tf.float32)
     outputs, mean, variance = _fused(
-        inputs, gamma, beta, empty, empty, epsilon, True
-    )[:3]
+        inputs, gamma, beta, None, None, epsilon, True
+    )
     # In training the kernel returns the unbiased (Bessel-corrected)
     # variance; Keras's moving variance averages the biased one.
     count = tf.cast(tf.size(inputs) // inputs.shape[-1], tf.float32)
