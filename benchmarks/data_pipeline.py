@@ -1,4 +1,4 @@
-"""Throughput of the keras-dcgan data pipeline on the Pokemon stand-in.
+"""Throughput of the keras-dcgan data pipeline on the Pokemon sprites.
 
 Measures the first pass (read, decode, composite, resize, cache) and later
 epochs served from the decoded `uint8` cache, in images per second.
@@ -6,29 +6,26 @@ epochs served from the decoded `uint8` cache, in images per second.
 Usage:
 
 ```
-python benchmarks/data_pipeline.py [--path ../shared/data/pokemon/pokemon.zip]
+python benchmarks/data_pipeline.py [--data pokemon.zip]
     [--batch-size 256] [--image-size 64] [--epochs 3] [--cache-file F.npy]
 ```
+
+Without `--data` the d2l Pokemon zip is downloaded once into the Keras
+cache, as `keras_dcgan.datasets.load_pokemon` does.
 """
 
 import argparse
 import os
 import time
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def default_path():
-    shared = os.environ.get("KERAS_DCGAN_SHARED_DATA") or (
-        Path(__file__).resolve().parents[2] / "shared" / "data"
-    )
-    return str(Path(shared) / "pokemon" / "pokemon.zip")
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--path", default=default_path())
+    parser.add_argument(
+        "--data", metavar="PATH", help="pokemon.zip or its folder"
+    )
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)
@@ -42,7 +39,7 @@ def main(argv=None):
     dataset = datasets.load_pokemon(
         batch_size=args.batch_size,
         image_size=args.image_size,
-        path=args.path,
+        path=args.data,
         seed=0,
         cache_file=args.cache_file,
         num_workers=args.num_workers,

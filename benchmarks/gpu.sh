@@ -2,8 +2,9 @@
 # Quick training-throughput benchmark on an NVIDIA GPU machine with no internet.
 #
 # That machine has torch and jax (with CUDA) but no keras and no TensorFlow.
-# Beforehand, on a machine with internet, from the project root:
-#   ../shared/device/fetch-wheels.sh .whl     # keras, namex, optree wheels
+# Beforehand, on a machine with internet, from the project root, download
+# the wheels it lacks:
+#   pip download --only-binary=:all: --no-deps -d .whl keras namex optree
 # Then carry `.whl` to the GPU machine and, from the project root, run:
 #   benchmarks/gpu.sh [.whl] [output folder]
 # It installs the wheels into a temporary folder (nothing else is touched),
@@ -12,8 +13,6 @@
 # the GPU when PyTorch sees one), without the TensorFlow-only contenders and
 # the tf.data pipeline run. The table goes to stdout, the raw results to
 # <output folder>/gpu_throughput.json.
-#
-# Untested on a GPU so far: no GPU was lent when it was written.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 wheels=${1:-.whl}

@@ -410,11 +410,11 @@ def _run_worker(settings, args, batch_sizes=None, generate=None):
         str(args.generate if generate is None else generate),
         "--generate-calls",
         str(args.generate_calls),
-        "--pokemon",
-        args.pokemon,
         "--pokemon-cache",
         args.pokemon_cache,
     ]
+    if args.pokemon:
+        command += ["--data", args.pokemon]
     out = subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=args.timeout
     )
@@ -424,13 +424,6 @@ def _run_worker(settings, args, batch_sizes=None, generate=None):
     tail = "\n".join((out.stdout + out.stderr).splitlines()[-15:])
     print(f"worker {settings} failed:\n{tail}", file=sys.stderr)
     return None
-
-
-def _default_pokemon():
-    shared = os.environ.get("KERAS_DCGAN_SHARED_DATA") or os.path.join(
-        os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"
-    )
-    return os.path.normpath(os.path.join(shared, "pokemon", "pokemon.zip"))
 
 
 def _parse_args(argv):
@@ -463,7 +456,13 @@ def _parse_args(argv):
         help="backends to train from load_pokemon on, comma-separated "
         "(default: tensorflow; quick: tensorflow; 'none' to skip)",
     )
-    parser.add_argument("--pokemon", default=_default_pokemon())
+    parser.add_argument(
+        "--data",
+        dest="pokemon",
+        metavar="PATH",
+        help="your copy of pokemon.zip or its folder for the load_pokemon "
+        "runs (default: downloaded once into the Keras cache)",
+    )
     parser.add_argument(
         "--pokemon-cache",
         default=os.path.join(
@@ -495,9 +494,10 @@ def _parse_args(argv):
     args.steps = args.steps or (3 if args.quick else 5)
     pipeline = args.pipeline or "tensorflow"
     args.pipeline = [] if pipeline == "none" else pipeline.split(",")
-    if args.pipeline and not os.path.exists(args.pokemon):
-        print(f"no {args.pokemon}: skipping the pipeline runs", file=sys.stderr)
-        args.pipeline = []
+    if args.pokemon and not os.path.exists(args.pokemon):
+        parser.error(
+            f"--data must be an existing file or folder: {args.pokemon}"
+        )
     return args
 
 

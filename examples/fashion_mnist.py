@@ -34,8 +34,7 @@ several hours there, minutes on a GPU. Offline, point `--data` to a folder
 holding the four original idx `.gz` files:
 
 ```
-KERAS_BACKEND=tensorflow python examples/fashion_mnist.py \
-    --data ../shared/data/fashion-mnist
+KERAS_BACKEND=tensorflow python examples/fashion_mnist.py --data fashion-mnist/
 ```
 
 `--dry-run` trains one step on random images and scores a few samples, to

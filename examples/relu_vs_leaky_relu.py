@@ -25,12 +25,13 @@ script also reports each metric's mean and spread over the seeds.
 
 **Run time** on a 2-core CPU with TensorFlow: about 2 minutes per training
 run at the default budget (1 epoch of 60,000 images, 32 base filters), so
-about 4-5 minutes per seed (10.6 minutes measured for
-`--seeds 0,1` on a busy machine).
+about 4-5 minutes per seed (10.6 minutes measured for `--seeds 0,1`).
+Without `--data` the images are downloaded; offline, point `--data` to a
+folder holding the four original idx `.gz` files:
 
 ```
 KERAS_BACKEND=tensorflow python examples/relu_vs_leaky_relu.py \
-    --data ../shared/data/fashion-mnist --seeds 0,1
+    --data fashion-mnist/ --seeds 0,1
 ```
 
 `--dry-run` runs the whole script in seconds on random images.
