@@ -2,6 +2,9 @@
 
 import importlib
 
+# The `keras-dcgan` command keeps TensorFlow's C++ start-up lines off the
+# screen; this has to happen before Keras imports TensorFlow.
+import keras_dcgan.cli.startup  # noqa: F401
 from keras_dcgan import callbacks, checkpoints, images, presets, recipes
 from keras_dcgan.dcgan import DCGAN
 from keras_dcgan.layers import DBlock, GBlock

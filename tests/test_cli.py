@@ -5,21 +5,25 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
-from helpers import tiny_dcgan
+from helpers import fake_images, tiny_dcgan
 from PIL import Image
 
 from keras_dcgan import checkpoints, cli
+from keras_dcgan.cli import startup
 
 TINY = ["--image-size", "16", "--filters", "4", "--latent-dim", "8"]
 
 
-def run_command(args, backend=None, cwd=None):
+def run_command(args, backend=None, cwd=None, env_changes=None):
     env = dict(
         os.environ,
         TF_CPP_MIN_LOG_LEVEL="3",
         KERAS_BACKEND=backend or keras.backend.backend(),
     )
+    env.update(env_changes or {})
+    env = {k: v for k, v in env.items() if v is not None}
     return subprocess.run(
         [sys.executable, "-m", "keras_dcgan", *args],
         env=env,
@@ -82,6 +86,31 @@ def test_train_dry_run_writes_model_grids_curves_and_csv(trained_run):
     assert model.image_shape == (16, 16, 3)
 
 
+def test_train_writes_tensorboard_logs(trained_run):
+    from tensorboard.backend.event_processing import event_accumulator
+
+    run_dir, stdout = trained_run
+    assert f"tensorboard --logdir {run_dir / 'logs'}" in stdout
+    tags = {}  # TensorBoard plugin -> tags
+    for root, _, files in os.walk(run_dir / "logs"):
+        if not any(f.startswith("events.out.tfevents") for f in files):
+            continue
+        events = event_accumulator.EventAccumulator(root)
+        events.Reload()
+        found = events.Tags()
+        for tag in found.get("scalars", []):
+            tags.setdefault("scalars", set()).add(tag)
+        for tag in found.get("images", []):
+            tags.setdefault("images", set()).add(tag)
+        for tag in found.get("tensors", []):
+            plugin = events.SummaryMetadata(tag).plugin_data.plugin_name
+            tags.setdefault(plugin, set()).add(tag)
+            assert len(events.Tensors(tag)) == 2, tag  # One per epoch.
+    assert any("d_loss" in tag for tag in tags.get("scalars", ())), tags
+    assert any("g_loss" in tag for tag in tags.get("scalars", ())), tags
+    assert "generated_images" in tags.get("images", ()), tags
+
+
 def test_sample_writes_a_grid_and_single_images(trained_run, tmp_path):
     run_dir, _ = trained_run
     out = tmp_path / "samples.png"
@@ -115,10 +144,14 @@ def test_resume_continues_and_refuses_other_hyper_parameters(
     assert cli.main(args + ["--learning-rate", "0.1"]) == 2
     err = capsys.readouterr().err
     assert "learning_rate=0.1 (run: 0.005)" in err and "--force" in err
-    assert cli.main(args + ["--epochs", "3"]) == 0
+    capsys.readouterr()
+    # --epochs is the total; --keep 1 leaves the last checkpoint only.
+    assert cli.main(args + ["--epochs", "3", "--keep", "1"]) == 0
+    assert "Resuming at epoch 3 of 3." in capsys.readouterr().out
     record = checkpoints.read_checkpoint(copy)
     assert record["epoch"] == 3 and record["step"] == 6
     assert record["config"]["seed"] == 1
+    assert sorted(os.listdir(copy / "checkpoints")) == ["epoch_0003.keras"]
 
 
 def write_non_dcgan(path):
@@ -141,7 +174,10 @@ def write_non_dcgan(path):
             ["train", "--epochs", "0"],
             "argument --epochs: must be a positive integer. Received: 0",
         ),
-        (["train", "--image-size", "24"] + TINY[2:], "Received: image_shape"),
+        (
+            ["train", "--dataset", "fake", "--image-size", "24"] + TINY[2:],
+            "Received: image_shape",
+        ),
         (
             ["sample", "--model", "/no/such/model.keras"],
             "--model must be a .keras file or a run folder",
@@ -187,7 +223,8 @@ def test_backend_flag_switches_backend_before_keras_starts(tmp_path):
     result = run_command(["info", "--backend", other])
     assert result.returncode == 0, result.stderr
     assert f"backend {other}\n" in result.stdout
-    assert "device: CPU (" in result.stdout
+    assert re.search(r"^device: \S", result.stdout, re.M), result.stdout
+    assert re.search(r"^devices: \S", result.stdout, re.M), result.stdout
 
 
 def test_sample_on_an_in_memory_saved_model(tmp_path):
@@ -208,7 +245,14 @@ def test_sample_on_an_in_memory_saved_model(tmp_path):
         == 0
     )
     assert size_of(out) == (7 * 18 + 2, 3 * 18 + 2)
-    assert json.dumps(cli.DATASETS)  # the documented dataset names
+
+
+def test_train_help_names_every_dataset(capsys):
+    assert cli.main(["train", "--help"]) == 0
+    out = capsys.readouterr().out
+    for name in ("pokemon", "fashion-mnist", "folder", "fake"):
+        assert name in out
+    assert "default: pokemon" in " ".join(out.split())
 
 
 def test_train_mixed_precision_bf16(tmp_path):
@@ -216,11 +260,150 @@ def test_train_mixed_precision_bf16(tmp_path):
     result = run_command(
         ["train", "--dataset", "fake", "--dry-run", "--mixed-precision", "bf16"]
         + TINY
-        + ["--output-dir", str(run_dir)]
+        + ["--output-dir", str(run_dir), "--no-tensorboard"]
     )
     assert result.returncode == 0, result.stderr
+    assert not (run_dir / "logs").exists()
     record = checkpoints.read_checkpoint(run_dir)
     assert record["config"]["mixed_precision"] == "mixed_bfloat16"
     model = keras.saving.load_model(run_dir / "model.keras")
     block = model.generator.get_layer("block_1")
     assert block.dtype_policy.name == "mixed_bfloat16"
+
+
+def test_start_up_is_quiet_and_verbose_is_not_an_error():
+    pytest.importorskip("tensorflow")
+    # Without the user's TF_CPP_MIN_LOG_LEVEL: the command sets it itself.
+    result = run_command(
+        ["info", "--backend", "tensorflow"],
+        env_changes={"TF_CPP_MIN_LOG_LEVEL": None},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "backend tensorflow" in result.stdout
+
+
+def test_start_up_acts_only_in_the_command():
+    assert startup.is_command(["/usr/bin/keras-dcgan", "info"], [])
+    assert startup.is_command(["-m"], ["python", "-m", "keras_dcgan", "info"])
+    assert not startup.is_command(["train.py"], ["python", "train.py"])
+    assert not startup.is_command(["-c"], ["python", "-c", "import keras"])
+
+
+def test_default_dataset_without_network_fails_fast_naming_data(tmp_path):
+    # An empty dataset cache and a proxy that refuses every connection.
+    result = run_command(
+        ["train", "--output-dir", str(tmp_path / "run")],
+        env_changes={
+            "KERAS_HOME": str(tmp_path / "keras"),
+            "https_proxy": "http://127.0.0.1:9",
+            "HTTPS_PROXY": "http://127.0.0.1:9",
+            "no_proxy": None,
+            "NO_PROXY": None,
+        },
+    )
+    assert result.returncode == 2, result.stderr
+    err = result.stderr.strip()
+    assert len(err.splitlines()) == 1, err
+    assert err.startswith("keras-dcgan: error: could not download the Pokemon")
+    assert "--data PATH" in err and "Traceback" not in err
+    assert not (tmp_path / "run" / "checkpoint.json").exists()
+
+
+# The evaluate command.
+
+
+def real_folder(path, count=24, image_shape=(32, 32, 1), seed=3):
+    folder = path / "shirts"
+    folder.mkdir(parents=True)
+    for i, image in enumerate(fake_images(count, image_shape, seed=seed)):
+        pixels = np.rint((image + 1) * 127.5).astype("uint8")
+        Image.fromarray(pixels.squeeze(-1)).save(folder / f"{i}.png")
+    return path
+
+
+def test_evaluate_a_tiny_saved_model(tmp_path):
+    real = real_folder(tmp_path / "real")
+    model = tiny_dcgan(image_shape=(32, 32, 1))
+    model.save(tmp_path / "model.keras")
+    report = tmp_path / "report.json"
+    result = run_command(
+        [
+            "evaluate",
+            f"--model={tmp_path / 'model.keras'}",
+            "--dataset=folder",
+            f"--data={real}",
+            "--num-samples=10",
+            "--extractor=evaluator",
+            f"--json={report}",
+        ]
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "10 generated vs 10 real; floor 10 real" in out and "FID" in out
+    data = json.loads(report.read_text())
+    assert data["num_fake"] == 10 and data["num_floor"] == 10
+    assert data["extractor"] == "Fashion-MNIST evaluator CNN"
+    kid = data["metrics"]["kid"]
+    assert kid["std"] >= 0 and kid["real_floor_std"] >= 0
+    assert (
+        data["metrics"]["fid"]["value"] > data["metrics"]["fid"]["real_floor"]
+    )
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--model", "{tmp}/missing.keras"],
+            "--model must be a .keras file or a run folder",
+        ),
+        (["--model", "x.keras", "--num-samples", "2"], "at least 6"),
+        (["--model", "{tmp}", "--classes", "1"], "--model must be"),
+        (["--samples", "{tmp}/x.txt"], "--samples must be a folder of images"),
+        (["--samples", "{tmp}"], "--samples holds no readable image"),
+        (
+            ["--samples", "a.npy", "--model", "m.keras"],
+            "not allowed with argument",
+        ),
+    ],
+)
+def test_evaluate_user_mistakes(args, message, tmp_path, capsys):
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert cli.main(["evaluate", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("keras-dcgan: error: ") and message in err
+    assert len(err.splitlines()) == 1
+
+
+def test_evaluate_samples_folder_against_itself_scores_zero(tmp_path):
+    real = real_folder(tmp_path / "real", count=24)
+    report = tmp_path / "report.json"
+    result = run_command(
+        ["evaluate", "--samples", str(real), "--dataset", "folder"]
+        + ["--data", str(real), "--num-samples", "24"]
+        + ["--extractor", "evaluator", "--json", str(report)]
+    )
+    assert result.returncode == 0, result.stderr
+    assert "floor 12 real images vs the other 12" in result.stdout
+    data = json.loads(report.read_text())
+    assert data["samples"] == str(real) and data["num_fake"] == 24
+    fid = data["metrics"]["fid"]
+    assert abs(fid["value"]) < 1e-3 * fid["real_floor"], fid
+    assert data["metrics"]["precision"]["value"] == 1.0
+
+
+def test_evaluate_samples_npy_against_other_images(tmp_path):
+    real = real_folder(tmp_path / "real", count=24)
+    samples = fake_images(12, (32, 32, 1), seed=9)
+    np.save(tmp_path / "samples.npy", samples)
+    report = tmp_path / "report.json"
+    result = run_command(
+        ["evaluate", "--samples", str(tmp_path / "samples.npy")]
+        + ["--dataset", "folder", "--data", str(real)]
+        + ["--extractor", "evaluator", "--json", str(report)]
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(report.read_text())
+    assert data["num_fake"] == 12
+    assert data["metrics"]["fid"]["value"] > 1e-3

@@ -1,13 +1,12 @@
-import json
 import os
 
 import keras
 import numpy as np
 import pytest
-from helpers import fake_images, run_python, tiny_dcgan
+from helpers import fake_images, tiny_dcgan
 
 from keras_dcgan import evaluation
-from keras_dcgan.evaluation import command, features, metrics
+from keras_dcgan.evaluation import features, metrics
 
 
 @pytest.fixture(scope="module")
@@ -272,66 +271,6 @@ def test_best_kid_checkpoint_keeps_the_best_generator(tmp_path, extractor):
 def test_best_kid_checkpoint_rejects_a_bad_path():
     with pytest.raises(ValueError, match="Received: filepath='best.h5'"):
         evaluation.BestKIDCheckpoint(None, np.zeros((4, 2)), filepath="best.h5")
-
-
-# The evaluate command.
-
-
-def test_evaluate_command_on_a_tiny_saved_model(tmp_path):
-    from PIL import Image
-
-    folder = tmp_path / "real" / "shirts"
-    folder.mkdir(parents=True)
-    for i, image in enumerate(fake_images(24, (32, 32, 1), seed=3)):
-        pixels = ((image[..., 0] + 1) * 127.5).astype("uint8")
-        Image.fromarray(pixels).save(folder / f"{i}.png")
-    model = tiny_dcgan(image_shape=(32, 32, 1))
-    model.save(tmp_path / "model.keras")
-    report = tmp_path / "report.json"
-    code = (
-        "import sys; from keras_dcgan.evaluation import command; "
-        "sys.exit(command.main(sys.argv[1:]))"
-    )
-    out = run_python(
-        code,
-        args=[
-            "evaluate",
-            f"--model={tmp_path / 'model.keras'}",
-            "--dataset=folder",
-            f"--data={tmp_path / 'real'}",
-            "--num-samples=10",
-            "--extractor=evaluator",
-            f"--json={report}",
-        ],
-    )
-    assert "10 generated vs 10 real; floor 10 real" in out and "FID" in out
-    data = json.loads(report.read_text())
-    assert data["num_fake"] == 10 and data["num_floor"] == 10
-    assert data["extractor"] == "Fashion-MNIST evaluator CNN"
-    kid = data["metrics"]["kid"]
-    assert kid["std"] >= 0 and kid["real_floor_std"] >= 0
-    assert (
-        data["metrics"]["fid"]["value"] > data["metrics"]["fid"]["real_floor"]
-    )
-
-
-def parse(argv):
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    command.add_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(argv)
-
-
-def test_evaluate_command_user_mistakes(tmp_path, capsys):
-    args = parse(["evaluate", f"--model={tmp_path / 'missing.keras'}"])
-    assert command.run(args) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("keras-dcgan evaluate: error: --model: no such file")
-    assert len(err.splitlines()) == 1
-    args = parse(["evaluate", "--model=x.keras", "--num-samples=2"])
-    assert command.run(args) == 2
-    assert "--num-samples must be at least 6" in capsys.readouterr().err
 
 
 def test_metrics_module_names_are_public():

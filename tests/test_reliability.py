@@ -567,7 +567,7 @@ def test_no_pickle_anywhere():
         (["train", "--backend", "cuda"], "invalid choice: 'cuda'"),
         (["sample"], "the following arguments are required: --model"),
         (["sample", "--model", "x", "--cols", "0"], "Received: 0"),
-        (["info", "--verbose"], "unrecognized arguments: --verbose"),
+        (["info", "--loud"], "unrecognized arguments: --loud"),
     ],
 )
 def test_invalid_flags_exit_2_with_one_line(args, message, capsys):

@@ -1,0 +1,374 @@
+"""`keras-dcgan train`: train a DCGAN; everything goes to a run folder.
+
+With no `--dataset`, the chapter's Pokemon data: downloaded once, checked
+against its sha1 and cached (as `keras_dcgan.datasets.load_pokemon` does).
+Random images only with `--dataset fake`.
+"""
+
+import argparse
+import datetime
+import os
+import shlex
+import sys
+import warnings
+
+import numpy as np
+
+from keras_dcgan.cli.common import (
+    PROG,
+    UsageError,
+    add_common_options,
+    positive_float,
+    positive_int,
+)
+
+DATASETS = ("pokemon", "fashion-mnist", "folder", "fake")
+# --mixed-precision values and the dtype policies they name.
+MIXED_PRECISION = {
+    "bf16": "mixed_bfloat16",
+    "mixed_bfloat16": "mixed_bfloat16",
+    "fp16": "mixed_float16",
+    "mixed_float16": "mixed_float16",
+}
+DRY_RUN_BATCHES = 2
+DRY_RUN_BATCH_SIZE = 8
+FAKE_EXAMPLES = 512
+
+
+def add_parser(subparsers):
+    """Adds `train` to the command's subparsers."""
+    from keras_dcgan import recipes
+
+    train = subparsers.add_parser(
+        "train",
+        help="train a DCGAN",
+        description="Train a DCGAN; everything goes to a run folder.",
+    )
+    train.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        help="default: pokemon (downloaded once and cached; fake is random "
+        "images, for trying the command)",
+    )
+    train.add_argument(
+        "--data",
+        metavar="PATH",
+        help="your copy of the dataset: pokemon.zip or its folder, the "
+        "fashion-mnist folder of idx files, or an image folder",
+    )
+    train.add_argument(
+        "--recipe",
+        choices=sorted(recipes.RECIPES),
+        help="the hyper-parameters to train with (default: d2l, the chapter's)",
+    )
+    # The recipe's former name; `--preset` now names trained models.
+    train.add_argument(
+        "--preset",
+        dest="deprecated_preset",
+        choices=sorted(recipes.RECIPES),
+        help=argparse.SUPPRESS,
+    )
+    train.add_argument(
+        "--epochs",
+        type=positive_int,
+        help="the total number of epochs, also when resuming",
+    )
+    train.add_argument("--batch-size", type=positive_int)
+    train.add_argument("--learning-rate", type=positive_float)
+    train.add_argument("--image-size", type=positive_int)
+    train.add_argument("--latent-dim", type=positive_int)
+    train.add_argument("--filters", type=positive_int)
+    train.add_argument(
+        "--output-dir",
+        metavar="DIR",
+        help="run folder (default: a new runs/<timestamp>; with --resume, "
+        "the newest folder in runs/)",
+    )
+    train.add_argument("--seed", type=int, help="default: 0")
+    train.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run folder's last checkpoint",
+    )
+    train.add_argument(
+        "--force",
+        action="store_true",
+        help="resume even with other hyper-parameters",
+    )
+    train.add_argument(
+        "--jit",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="XLA / torch.compile (default: Keras's choice)",
+    )
+    train.add_argument(
+        "--mixed-precision",
+        nargs="?",
+        const="bf16",
+        choices=tuple(MIXED_PRECISION),
+        help="bf16 (mixed_bfloat16, the bare flag's) or fp16 (mixed_float16)",
+    )
+    train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help=f"{DRY_RUN_BATCHES} small batches, 1 epoch (for CI)",
+    )
+    train.add_argument(
+        "--on-nan",
+        choices=("stop", "continue"),
+        default="stop",
+        help="a NaN or infinite loss stops training (default) or goes on",
+    )
+    train.add_argument(
+        "--bad-images",
+        choices=("skip", "fail"),
+        default="skip",
+        help="unreadable image files are skipped with a warning (default) "
+        "or stop the command",
+    )
+    train.add_argument(
+        "--keep",
+        type=positive_int,
+        default=3,
+        metavar="N",
+        help="epoch checkpoints to keep, the last N (default: 3)",
+    )
+    train.add_argument(
+        "--tensorboard",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="TensorBoard logs of the losses and grids in the run folder's "
+        "logs/ (default: on)",
+    )
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_common_options(train)
+    train.set_defaults(run=run)
+    return train
+
+
+def _run_dir(output_dir, resume):
+    if output_dir:
+        return output_dir
+    if resume:
+        from keras_dcgan import checkpoints
+
+        runs = [
+            os.path.join("runs", name)
+            for name in (os.listdir("runs") if os.path.isdir("runs") else [])
+        ]
+        runs = [r for r in runs if checkpoints.read_checkpoint(r)]
+        if not runs:
+            raise UsageError(
+                "--resume found no run with a checkpoint in runs/; pass the "
+                "run folder with --output-dir."
+            )
+        return max(runs, key=os.path.getmtime)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = os.path.join("runs", stamp)
+    suffix = 1
+    while os.path.exists(path):
+        suffix += 1
+        path = os.path.join("runs", f"{stamp}-{suffix}")
+    return path
+
+
+def to_pixels(dataset, limit=None):
+    """A `tf.data` dataset of float batches in [-1, 1] as `uint8` pixels."""
+    batches, count = [], 0
+    for batch in dataset.as_numpy_iterator():
+        if isinstance(batch, tuple):
+            batch = batch[0]
+        batches.append(np.rint((batch + 1.0) * 127.5).astype(np.uint8))
+        count += len(batch)
+        if limit and count >= limit:
+            break
+    if not batches:
+        raise UsageError("the dataset holds no images.")
+    pixels = np.concatenate(batches)
+    return pixels[:limit] if limit else pixels
+
+
+def _load_pokemon(data, **args):
+    """`load_pokemon`; a failed download is a one-line user error."""
+    from keras_dcgan import datasets
+
+    if data is not None:
+        return datasets.load_pokemon(path=data, **args)
+    try:
+        return datasets.load_pokemon(**args)
+    except OSError as error:
+        if datasets.POKEMON_URL not in str(error):
+            raise
+        reason = error.__cause__ or error
+        raise UsageError(
+            f"could not download the Pokemon data from "
+            f"{datasets.POKEMON_URL} ({type(reason).__name__}: {reason}). "
+            "Pass your copy with --data PATH (pokemon.zip or its folder), or "
+            "use --dataset fake to try the command on random images."
+        ) from None
+
+
+def _load_images(dataset, data, image_size, seed, limit):
+    if dataset in ("folder",) and not data:
+        raise UsageError(
+            "--dataset folder needs --data PATH, the image folder."
+        )
+    if data is not None and not os.path.exists(data):
+        raise UsageError(
+            "--data must be an existing file or folder. "
+            f"Received: --data={data}"
+        )
+    if dataset == "fake":
+        from keras_dcgan.images import to_uint8
+
+        rng = np.random.default_rng(seed)
+        shape = (limit or FAKE_EXAMPLES, image_size, image_size, 3)
+        return to_uint8(rng.uniform(-1.0, 1.0, shape).astype("float32"))
+    from keras_dcgan import datasets
+
+    args = dict(batch_size=256, image_size=image_size, shuffle=False)
+    if dataset == "pokemon":
+        loaded = _load_pokemon(data, **args)
+    elif dataset == "folder":
+        loaded = datasets.image_folder_dataset(data, **args)
+    else:
+        loaded = datasets.load_fashion_mnist(path=data, **args)
+    return to_pixels(loaded, limit)
+
+
+def run(args):
+    """Runs `train` with parsed arguments; returns the exit status."""
+    from keras_dcgan import (
+        checkpoints,
+        recipes,
+        run_report,
+        runs,
+        validation,
+    )
+
+    if args.force and not args.resume:
+        raise UsageError("--force only applies to --resume.")
+    directory = _run_dir(args.output_dir, args.resume)
+    record = checkpoints.read_checkpoint(directory) if args.resume else None
+    if args.resume and record is None:
+        raise UsageError(
+            "--resume needs a run folder with a checkpoint "
+            f"({checkpoints.CHECKPOINT_FILE}). Received: --output-dir="
+            f"{directory}"
+        )
+    if not args.resume and checkpoints.read_checkpoint(directory):
+        raise UsageError(
+            f"{directory} already holds a run; add --resume to continue it "
+            "or choose another --output-dir."
+        )
+    # On resume, options not given keep the run's values.
+    saved = record["config"] if record else {}
+    # A dry run stays one: it changes the data, not only the length.
+    dry_run = bool(args.dry_run or saved.get("dry_run"))
+    if args.deprecated_preset:
+        print(
+            f"{PROG}: warning: `train --preset` is deprecated; use --recipe "
+            f"{args.deprecated_preset} instead.",
+            file=sys.stderr,
+        )
+    # Run folders written before the rename record the recipe as "preset".
+    saved_recipe = saved.get("recipe") or saved.get("preset")
+    recipe_name = args.recipe or args.deprecated_preset or saved_recipe or "d2l"
+    dataset = args.dataset or saved.get("dataset") or "pokemon"
+    if record and recipe_name == saved_recipe:
+        fields = recipes.Recipe.__dataclass_fields__
+        recipe = recipes.Recipe(
+            source=recipes.RECIPES[recipe_name].source,
+            epochs=record["epochs"],
+            **{f: v for f, v in saved.items() if f in fields},
+        )
+    else:
+        recipe = recipes.get_recipe(recipe_name)
+        if dataset == "fashion-mnist":
+            recipe = recipe.replace(image_size=32)
+        if dry_run:
+            recipe = recipe.replace(epochs=1, batch_size=DRY_RUN_BATCH_SIZE)
+    overrides = dict(
+        epochs=args.epochs,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        latent_dim=args.latent_dim,
+        filters=args.filters,
+    )
+    try:
+        recipe = recipe.replace(
+            **{k: v for k, v in overrides.items() if v is not None}
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    seed = args.seed if args.seed is not None else saved.get("seed", 0)
+    data = args.data if args.data is not None else saved.get("data")
+    if data is not None:
+        data = os.path.abspath(data)
+    limit = DRY_RUN_BATCHES * recipe.batch_size if dry_run else None
+    # Before the data is decoded, which may take minutes.
+    validation.check_writable(directory)
+    with warnings.catch_warnings():
+        if args.bad_images == "fail":
+            warnings.simplefilter("error", validation.SkippedImageWarning)
+        try:
+            images = _load_images(dataset, data, recipe.image_size, seed, limit)
+        except validation.SkippedImageWarning as error:
+            raise UsageError(f"{error} Received: --bad-images=fail") from None
+    mixed = MIXED_PRECISION.get(args.mixed_precision) or (
+        saved.get("mixed_precision") if record else None
+    )
+    command = shlex.join([PROG, *getattr(args, "argv", [])])
+    created = not os.path.isdir(directory)
+    os.makedirs(directory, exist_ok=True)
+    try:
+        result = runs.train_run(
+            directory,
+            images,
+            recipe,
+            seed=seed,
+            config={
+                # The key an older run folder used, so that it resumes.
+                ("preset" if "preset" in saved else "recipe"): recipe_name,
+                "dataset": dataset,
+                "data": data,
+                "dry_run": dry_run,
+            },
+            resume=args.resume,
+            force=args.force,
+            jit_compile=args.jit,
+            mixed_precision=mixed,
+            verbose=0 if args.quiet else "auto",
+            on_nan=args.on_nan,
+            keep=args.keep,
+            tensorboard=args.tensorboard,
+            callbacks=[
+                run_report.RunReport(directory, len(images), command=command)
+            ],
+        )
+    except BaseException:
+        if created and not os.listdir(directory):
+            os.rmdir(directory)  # A mistake found before training began.
+        raise
+    finally:
+        # Also after a stop (NaN, full disk, Ctrl-C): the last checkpoint.
+        if checkpoints.read_checkpoint(directory):
+            run_report.write_report(directory)
+    print(f"Trained {result['epoch']} epochs in {directory}")
+    print(f"  model:      {result['model_path']}")
+    print(f"  checkpoint: {result['checkpoint']}")
+    if result["grids"]:
+        print(
+            f"  grids:      {os.path.dirname(result['grids'][0])} "
+            f"({len(result['grids'])} PNG)"
+        )
+    if result["gif"]:
+        print(f"  animation:  {result['gif']}")
+    print(f"  curves:     {result['curves']}")
+    print(f"  history:    {result['csv']}")
+    if args.tensorboard:
+        logs = os.path.join(directory, runs.LOGS_DIR)
+        print(f"  logs:       tensorboard --logdir {logs}")
+    print(f"  report:     {os.path.join(directory, run_report.REPORT_FILE)}")
+    return 0
