@@ -235,13 +235,17 @@ def check_free_space(directory, needed_bytes):
     """Raises when the disk of `directory` has less than `needed_bytes`.
 
     Args:
-        directory: an existing folder.
+        directory: a folder, or one to be created (its nearest existing
+            parent is measured).
         needed_bytes: int. The space the run needs.
 
     Raises:
         ValueError: naming the free and needed space.
     """
-    free = shutil.disk_usage(os.fspath(directory)).free
+    path = os.path.abspath(os.fspath(directory))
+    while not os.path.exists(path):  # A run folder not created yet.
+        path = os.path.dirname(path)
+    free = shutil.disk_usage(path).free
     if free < needed_bytes:
         raise ValueError(
             f"The disk of the run folder has {free / 2**20:.1f} MiB free, "

@@ -122,19 +122,20 @@ def test_failed_write_keeps_the_previous_checkpoint(tmp_path):
 
 def test_keep_resume_line_and_dtype_policy(tmp_path):
     printed = []
+    folder = tmp_path / "new" / "run"  # Created by the run.
     run(
-        tmp_path,
+        folder,
         preset=tiny_preset(epochs=2),
         keep=1,
         mixed_precision="mixed_bfloat16",
         tensorboard=False,
     )
-    assert os.listdir(tmp_path / "checkpoints") == ["epoch_0002.keras"]
-    assert "logs" not in os.listdir(tmp_path)
+    assert os.listdir(folder / "checkpoints") == ["epoch_0002.keras"]
+    assert "logs" not in os.listdir(folder)
     # The global policy is the caller's again once the run returns.
     assert keras.config.dtype_policy().name == "float32"
     result = run(
-        tmp_path,
+        folder,
         preset=tiny_preset(epochs=3),
         resume=True,
         keep=2,
@@ -145,7 +146,7 @@ def test_keep_resume_line_and_dtype_policy(tmp_path):
     assert printed[0] == "Resuming at epoch 3 of 3."
     assert result["model"].generator.dtype_policy.name == "mixed_bfloat16"
     assert keras.config.dtype_policy().name == "float32"
-    assert sorted(os.listdir(tmp_path / "checkpoints")) == [
+    assert sorted(os.listdir(folder / "checkpoints")) == [
         "epoch_0002.keras",
         "epoch_0003.keras",
     ]
