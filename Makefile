@@ -1,6 +1,6 @@
 # Set-up, training and tests. Each target creates .venv and installs the
 # package with its test, JAX and PyTorch extras first.
-#   make train [DATA=path/to/pokemon.zip] [EPOCHS=40] [BACKEND=tensorflow]
+#   make train [DATA=path/to/pokemon.zip] [RECIPE=d2l] [EPOCHS=40] [BACKEND=tensorflow]
 #   make test
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,6 +11,7 @@ PYTEST_ARGS ?=
 DATA ?=
 EPOCHS ?=
 BACKEND ?= tensorflow
+RECIPE ?= d2l
 
 .PHONY: install test train
 
@@ -32,4 +33,4 @@ test: install
 
 train: install
 	$(VENV)/bin/keras-dcgan train --backend $(BACKEND) --dataset pokemon \
-	  --preset d2l $(if $(DATA),--data "$(DATA)") $(if $(EPOCHS),--epochs $(EPOCHS))
+	  --recipe $(RECIPE) $(if $(DATA),--data "$(DATA)") $(if $(EPOCHS),--epochs $(EPOCHS))

@@ -29,7 +29,14 @@ import time
 import keras
 import numpy as np
 
-from keras_dcgan import DCGAN, datasets, evaluation, pretrained, recipes
+from keras_dcgan import (
+    DCGAN,
+    datasets,
+    evaluation,
+    images,
+    pretrained,
+    recipes,
+)
 from keras_dcgan.checkpoints import read_checkpoint
 
 
@@ -37,20 +44,35 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run_dir", help="a keras-dcgan run folder")
     parser.add_argument("--name", required=True, help="the preset's name")
-    parser.add_argument("--description", required=True)
+    parser.add_argument("--description")
     parser.add_argument(
         "--model",
         help="the .keras file to export (default: the run's last checkpoint)",
     )
-    parser.add_argument(
-        "--quality", choices=("fashion-mnist", "random-cnn"), required=True
-    )
+    parser.add_argument("--quality", choices=("fashion-mnist", "random-cnn"))
     parser.add_argument("--data", help="local copy of the training data")
     parser.add_argument(
         "--output",
         help="preset folder to write (default: the package's own)",
     )
     parser.add_argument("--num-samples", type=int, default=1000)
+    parser.add_argument(
+        "--evolution",
+        metavar="EPOCHS",
+        help="comma-separated epochs, such as 1,5,10,20,40: writes "
+        "FIGURES/<name>_evolution.png, the first row of each epoch's grid "
+        "(the same noise), top to bottom",
+    )
+    parser.add_argument(
+        "--evolution-only",
+        action="store_true",
+        help="only write the --evolution picture (for a run not exported)",
+    )
+    parser.add_argument(
+        "--figures",
+        metavar="DIR",
+        help="also write <name>_samples.png (14 images, noise seed 0) here",
+    )
     return parser.parse_args()
 
 
@@ -134,18 +156,44 @@ def _training(run_dir, record):
     }
 
 
+def write_evolution(run_dir, epochs, path, grid_rows=3, padding=2):
+    """Stacks the first row of the grids of `epochs` into one PNG."""
+    from PIL import Image
+
+    rows = []
+    for epoch in epochs:
+        name = os.path.join(run_dir, "grids", f"epoch_{epoch:03d}.png")
+        pixels = np.asarray(Image.open(name).convert("RGB"))
+        side = (pixels.shape[0] - padding) // grid_rows - padding
+        # The top padding and the first row of cells.
+        rows.append(pixels[: padding + side])
+    bottom = np.full_like(rows[0][:padding], 255)
+    # A 256-colour palette keeps the file small for a README.
+    Image.fromarray(np.concatenate(rows + [bottom])).quantize(256).save(path)
+    print(f"Wrote {path} (epochs {', '.join(map(str, epochs))})")
+
+
 def main():
     args = parse_args()
+    if args.evolution_only:
+        os.makedirs(args.figures, exist_ok=True)
+        write_evolution(
+            args.run_dir,
+            [int(e) for e in args.evolution.split(",")],
+            os.path.join(args.figures, f"{args.name}_evolution.png"),
+        )
+        return
     record = read_checkpoint(args.run_dir)
     config = record["config"]
     path = args.model or os.path.join(args.run_dir, record["model"])
     # Trained under any dtype policy; exported as float32 networks.
     keras.config.set_dtype_policy("float32")
     trained = keras.saving.load_model(path, compile=False)
-    fields = set(recipes.Recipe.__dataclass_fields__) - {"source"}
+    fields = set(recipes.Recipe.__dataclass_fields__) - {"source", "name"}
     recipe = recipes.get_recipe(
         config["name"], **{k: v for k, v in config.items() if k in fields}
     )
+    recipe = recipe.replace(epochs=record["epochs"])
     model = recipe.build(channels=config["channels"], seed=0)
     model.generator.set_weights(trained.generator.get_weights())
     model.discriminator.set_weights(trained.discriminator.get_weights())
@@ -182,6 +230,17 @@ def main():
     print(
         f"float16 kernels vs float32: max |difference| {difference.max():.2e}"
     )
+    if args.figures:
+        os.makedirs(args.figures, exist_ok=True)
+        samples = os.path.join(args.figures, f"{args.name}_samples.png")
+        images.save_image_grid(check.generate(14, seed=0), samples, rows=2)
+        print(f"Wrote {samples}")
+        if args.evolution:
+            write_evolution(
+                args.run_dir,
+                [int(e) for e in args.evolution.split(",")],
+                os.path.join(args.figures, f"{args.name}_evolution.png"),
+            )
 
 
 if __name__ == "__main__":
