@@ -597,7 +597,7 @@ def test_fashion_mnist_through_tfds_mock():
 
 
 # ---------------------------------------------------------------------------
-# The real data sets (slow; skipped when ../shared/data is absent).
+# The real data sets (slow; each test is skipped when its data is absent).
 
 
 def shared_data():

@@ -187,13 +187,17 @@ def _can_reach(url, timeout):
 def build_inception_feature_extractor(
     image_shape, download=True, timeout=5.0, name="inception_v3"
 ):
-    """InceptionV3 (ImageNet weights) pool features: the standard FID's.
+    """Keras's ImageNet InceptionV3 pool features (FID's architecture).
 
     The images are resized to 299x299 (bilinear), gray images are repeated
     to three channels, and the 2,048 global-average-pooled features of
-    `keras.applications.InceptionV3` are returned. This is the usual FID
-    recipe; numbers still differ slightly from the reference TensorFlow 1
-    implementation, whose resize and weights differ.
+    `keras.applications.InceptionV3` with its ImageNet weights are
+    returned. This is the architecture and the pool layer FID uses, but
+    not its network: the published FID runs the TensorFlow FID-Inception
+    graph, whose weights (and resize) differ from Keras's. A distance on
+    these features is therefore not the published FID and must not be
+    compared with published FID numbers; report it as an InceptionV3
+    feature distance.
 
     Args:
         image_shape: tuple `(height, width, channels)` of the images, with 1
