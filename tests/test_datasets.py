@@ -600,16 +600,15 @@ def test_fashion_mnist_through_tfds_mock():
 # The real data sets (slow; each test is skipped when its data is absent).
 
 
-def shared_data():
-    root = os.environ.get("KERAS_DCGAN_SHARED_DATA") or (
-        Path(__file__).resolve().parents[2] / "shared" / "data"
-    )
-    return Path(root)
+def real_data():
+    """`KERAS_DCGAN_TEST_DATA`: a folder holding `pokemon/pokemon.zip` (a
+    sprite zip in d2l's layout) and `fashion-mnist/` (the four idx files)."""
+    return Path(os.environ.get("KERAS_DCGAN_TEST_DATA", "real-data-not-set"))
 
 
 @pytest.mark.slow
 def test_real_pokemon_stand_in():
-    archive = shared_data() / "pokemon" / "pokemon.zip"
+    archive = real_data() / "pokemon" / "pokemon.zip"
     if not archive.exists():
         pytest.skip(f"{archive} is absent")
     dataset = datasets.load_pokemon(path=archive, seed=0, with_labels=True)
@@ -628,7 +627,7 @@ def test_real_pokemon_stand_in():
 @pytest.mark.slow
 @pytest.mark.parametrize("split, per_class", [("train", 6000), ("test", 1000)])
 def test_real_fashion_mnist(split, per_class):
-    folder = shared_data() / "fashion-mnist"
+    folder = real_data() / "fashion-mnist"
     if not folder.exists():
         pytest.skip(f"{folder} is absent")
     dataset = datasets.load_fashion_mnist(
