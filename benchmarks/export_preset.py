@@ -23,7 +23,6 @@ python benchmarks/export_preset.py runs/pokemon --name dcgan_pokemon_64 \
 import argparse
 import json
 import os
-import platform
 import time
 
 import keras
@@ -37,6 +36,7 @@ from keras_dcgan import (
     pretrained,
     recipes,
 )
+from keras_dcgan.callbacks import device_name
 from keras_dcgan.checkpoints import read_checkpoint
 
 
@@ -74,17 +74,6 @@ def parse_args():
         help="also write <name>_samples.png (14 images, noise seed 0) here",
     )
     return parser.parse_args()
-
-
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _array(dataset):
@@ -146,7 +135,7 @@ def _training(run_dir, record):
     return {
         "backend": record["backend"],
         "mixed_precision": record["config"].get("mixed_precision"),
-        "hardware": f"{_cpu_model()}, {os.cpu_count()} cores, no GPU",
+        "hardware": f"{device_name()}, {os.cpu_count()} cores",
         "wall_time_s": round(times[-1] - start),
         "median_epoch_s": round(float(np.median(epoch_seconds)), 1),
         "final_losses": {
