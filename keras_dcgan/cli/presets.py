@@ -31,9 +31,10 @@ def _describe(name, metadata):
     metrics = metadata.get("quality", {}).get("metrics", {})
     if metrics:
         figures = ", ".join(
-            f"{metric.upper()} {metrics[metric]['value']:g} (real vs real "
+            f"{label} {metrics[metric]['value']:g} (real vs real "
             f"{metrics[metric]['real_vs_real']:g})"
-            for metric in ("fid", "kid")
+            # Frechet distance: FID only with the FID-Inception features.
+            for metric, label in (("fid", "FD"), ("kid", "KID"))
             if metric in metrics
         )
         lines.append(
