@@ -565,7 +565,7 @@ def test_no_pickle_anywhere():
         (["train", "--bad-images", "keep"], "invalid choice: 'keep'"),
         (["train", "--force"], "--force only applies to --resume"),
         (["train", "--backend", "cuda"], "invalid choice: 'cuda'"),
-        (["sample"], "the following arguments are required: --model"),
+        (["sample"], "one of the arguments --model --preset is required"),
         (["sample", "--model", "x", "--cols", "0"], "Received: 0"),
         (["info", "--loud"], "unrecognized arguments: --loud"),
     ],
