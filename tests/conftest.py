@@ -9,3 +9,11 @@ def pytest_report_header(config):
 @pytest.fixture
 def backend():
     return keras.backend.backend()
+
+
+if keras.backend.backend() == "jax":
+    # The suite opts in to XLA:CPU's faster convolutions, as a user may
+    # (keras_dcgan.backend.jax); subprocesses inherit it through XLA_FLAGS.
+    from keras_dcgan.backend.jax import prefer_fast_cpu_convolutions
+
+    prefer_fast_cpu_convolutions()
