@@ -3,6 +3,7 @@
 import os
 
 import keras
+import numpy as np
 from keras import ops
 
 from keras_dcgan import checkpoints, pretrained, validation
@@ -47,6 +48,12 @@ class DCGAN(GANTrainer, keras.Model):
         latent_dim: int. Size of the noise vector; must match the
             generator's input. Defaults to `100`.
         seed: int or None. Seed of the training noise. Defaults to `None`.
+        ema_decay: float in (0, 1) or None. With a decay such as `0.999`,
+            the model keeps `ema_generator`, an exponential moving average
+            of the generator's weights and BatchNormalization statistics,
+            updated after every generator update (see `update_ema`);
+            `generate()` and the image grids then use it. Defaults to
+            `None`, no average.
         **kwargs: standard model arguments such as `name`.
 
     Example:
@@ -66,7 +73,13 @@ class DCGAN(GANTrainer, keras.Model):
     presets = pretrained.PRESETS
 
     def __init__(
-        self, generator, discriminator, latent_dim=100, seed=None, **kwargs
+        self,
+        generator,
+        discriminator,
+        latent_dim=100,
+        seed=None,
+        ema_decay=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.latent_dim = validation.positive_int("latent_dim", latent_dim)
@@ -92,6 +105,16 @@ class DCGAN(GANTrainer, keras.Model):
         self.noise_shape = noise_shape
         self.image_shape = tuple(discriminator.input_shape[1:])
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise")
+        self.ema_decay = None
+        self.ema_generator = None
+        if ema_decay is not None:
+            self.ema_decay = validation.open_unit_interval(
+                "ema_decay", ema_decay
+            )
+            self.ema_generator = _frozen_copy(generator, "ema_generator")
+            self.ema_updates = keras.Variable(
+                0, dtype="int32", trainable=False, name="ema_updates"
+            )
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.real_prob_tracker = keras.metrics.Mean(name="real_prob")
@@ -286,7 +309,31 @@ class DCGAN(GANTrainer, keras.Model):
             self.generator.trainable_variables,
             generator_vjp(fake_gradient),
         )
+        self.update_ema()
         return self._update_metrics(d_loss, g_loss, real_logits, fake_logits)
+
+    def update_ema(self):
+        """Moves `ema_generator` towards the generator (if there is one).
+
+        Every weight and BatchNormalization moving statistic becomes
+        `d * average + (1 - d) * current`. The decay warms up as in
+        `tf.train.ExponentialMovingAverage` with `num_updates`:
+        `d = min(ema_decay, (1 + t) / (10 + t))` at the `t`-th update, so
+        the random initial weights are forgotten within the first epoch
+        instead of weighing on the average for thousands of steps.
+        `train_step` calls it after each generator update.
+        """
+        if self.ema_generator is None:
+            return
+        steps = ops.cast(self.ema_updates, "float32")
+        decay = ops.minimum(self.ema_decay, (1.0 + steps) / (10.0 + steps))
+        for average, current in zip(
+            self.ema_generator.weights, self.generator.weights
+        ):
+            average.assign(
+                decay * average + (1.0 - decay) * ops.cast(current, "float32")
+            )
+        self.ema_updates.assign(self.ema_updates + 1)
 
     def _gan_test_step(self, data):
         real = self._real_images(data)
@@ -298,7 +345,14 @@ class DCGAN(GANTrainer, keras.Model):
         _, g_loss = self._generator_loss(fake_logits)
         return self._update_metrics(d_loss, g_loss, real_logits, fake_logits)
 
-    def generate(self, num_images, seed=None, batch_size=256, truncation=None):
+    def generate(
+        self,
+        num_images,
+        seed=None,
+        batch_size=256,
+        truncation=None,
+        use_ema=True,
+    ):
         """Generates images from standard normal noise.
 
         The noise is drawn with NumPy, so a given `seed` gives the same noise
@@ -311,6 +365,8 @@ class DCGAN(GANTrainer, keras.Model):
             truncation: float or None. Redraw noise values beyond this many
                 standard deviations (the truncation trick: more typical,
                 less varied images). Defaults to `None`, plain N(0, 1).
+            use_ema: bool. Use `ema_generator` when the model has one.
+                Defaults to `True`; `False` gives the trained generator.
 
         Returns:
             A float32 NumPy array `(num_images, height, width, channels)` with
@@ -323,7 +379,35 @@ class DCGAN(GANTrainer, keras.Model):
             noise = truncate(
                 noise, truncation, None if seed is None else [seed, 1]
             )
-        return self.predict(noise, batch_size=batch_size, verbose=0)
+        return self.generate_from_noise(
+            noise, batch_size=batch_size, use_ema=use_ema
+        )
+
+    def generate_from_noise(self, noise, batch_size=256, use_ema=True):
+        """The generator's images (inference mode) for given noise.
+
+        Args:
+            noise: array `(num_images, latent_dim)`.
+            batch_size: int. Images per generator call. Defaults to `256`.
+            use_ema: bool. Use `ema_generator` when the model has one.
+                Defaults to `True`.
+
+        Returns:
+            A float32 NumPy array of images in [-1, 1].
+        """
+        noise = np.asarray(noise, dtype="float32")
+        if noise.ndim != 2 or noise.shape[1] != self.latent_dim:
+            raise ValueError(
+                "`noise` must have the shape (num_images, latent_dim) = "
+                f"(num_images, {self.latent_dim}). "
+                f"Received: noise.shape={noise.shape}"
+            )
+        network = self.generator
+        if use_ema and self.ema_generator is not None:
+            network = self.ema_generator
+        noise = noise.reshape((-1,) + self.noise_shape)
+        images = network.predict(noise, batch_size=batch_size, verbose=0)
+        return np.asarray(images, dtype="float32")
 
     @classmethod
     def from_preset(cls, preset, file_hash=None, compile=True):
@@ -395,6 +479,7 @@ class DCGAN(GANTrainer, keras.Model):
                 ),
                 "latent_dim": self.latent_dim,
                 "seed": self.seed,
+                "ema_decay": self.ema_decay,
             }
         )
         return config
@@ -410,6 +495,19 @@ class DCGAN(GANTrainer, keras.Model):
         store["noise_seed_state"] = ops.convert_to_numpy(
             self.seed_generator.state
         )
+        if self.ema_generator is not None:
+            store["ema_updates"] = ops.convert_to_numpy(self.ema_updates)
 
     def load_own_variables(self, store):
         self.seed_generator.state.assign(store["noise_seed_state"])
+        if self.ema_generator is not None:
+            self.ema_updates.assign(store["ema_updates"])
+
+
+def _frozen_copy(network, name):
+    """A non-trainable copy of `network`, with the same weights."""
+    copy = keras.models.clone_model(network)
+    copy.set_weights(network.get_weights())
+    copy.trainable = False
+    copy.name = name
+    return copy

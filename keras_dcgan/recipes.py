@@ -37,6 +37,9 @@ class Recipe:
             N(gamma_mean, gamma_stddev), or constant when `gamma_stddev` is
             0.
         gamma_stddev: float. See `gamma_mean`.
+        ema_decay: float in (0, 1) or None. Keep an exponential moving
+            average of the generator with this decay (see `DCGAN`).
+            Defaults to `None`.
 
     Example:
 
@@ -60,6 +63,7 @@ class Recipe:
     init_stddev: float = 0.02
     gamma_mean: float = 1.0
     gamma_stddev: float = 0.0
+    ema_decay: float = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "latent_dim", "image_size"):
@@ -74,6 +78,8 @@ class Recipe:
                     f"`{name}` must be a positive number. "
                     f"Received: {name}={value!r}"
                 )
+        if self.ema_decay is not None:
+            validation.open_unit_interval("ema_decay", self.ema_decay)
 
     def replace(self, **overrides):
         """Returns a copy with some fields replaced.
@@ -160,7 +166,11 @@ class Recipe:
             keras.utils.set_random_seed(seed)
         generator, discriminator = self.build_networks(channels)
         model = DCGAN(
-            generator, discriminator, latent_dim=self.latent_dim, seed=seed
+            generator,
+            discriminator,
+            latent_dim=self.latent_dim,
+            seed=seed,
+            ema_decay=self.ema_decay,
         )
         d_optimizer, g_optimizer = self.optimizers()
         model.compile(

@@ -36,6 +36,20 @@ def positive_int(name, value):
     return int(value)
 
 
+def open_unit_interval(name, value):
+    """Returns `value` as a float, or raises if it is not strictly in (0, 1)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0 < value < 1
+    ):
+        raise ValueError(
+            f"`{name}` must be a number strictly between 0 and 1. "
+            f"Received: {name}={value!r}"
+        )
+    return float(value)
+
+
 def one_of(name, value, choices):
     """Returns `value`, or raises if it is not one of `choices`."""
     if value not in choices:

@@ -43,6 +43,10 @@ def state_of(model):
         for v in getattr(model, owner).variables
     }
     state["noise"] = keras.ops.convert_to_numpy(model.seed_generator.state)
+    if model.ema_generator is not None:
+        for v in model.ema_generator.variables:
+            state[f"ema_generator/{v.path}"] = keras.ops.convert_to_numpy(v)
+        state["ema_updates"] = keras.ops.convert_to_numpy(model.ema_updates)
     return state
 
 

@@ -26,7 +26,7 @@ def build(**kw):
     return keras_dcgan.DCGAN(
         keras_dcgan.build_generator(8, (16, 16, 3), filters=4, **kw),
         keras_dcgan.build_discriminator((16, 16, 3), filters=4, **kw),
-        latent_dim=8, seed=0)
+        latent_dim=8, seed=0, ema_decay=0.9)
 
 def weights(model):
     return [keras.ops.convert_to_numpy(v).tolist() for v in model.weights]

@@ -42,11 +42,11 @@ def continue_in_fresh_process(model_path, data, tmp_path, backend=None):
     return json.loads(report.splitlines()[-1]), loaded, dict(np.load(out))
 
 
-@pytest.fixture
-def trained_twice(tmp_path):
+@pytest.fixture(params=[None, 0.9], ids=["plain", "ema"])
+def trained_twice(tmp_path, request):
     """A model file after 2 steps, and the data for 2 more."""
     data = fake_images(4 * BATCH, seed=5)
-    model = tiny_dcgan(seed=3)
+    model = tiny_dcgan(seed=3, ema_decay=request.param)
     model.compile()
     model.save(tmp_path / "initial.keras")
     model.fit(data[: 2 * BATCH], batch_size=BATCH, shuffle=False, verbose=0)
@@ -90,7 +90,8 @@ def test_file_trains_on_other_backends(trained_twice, tmp_path, other):
     for name, value in state_of(model).items():
         np.testing.assert_array_equal(loaded[name], value, err_msg=name)
     kernels = [name for name in after if name.endswith("kernel")]
-    assert len(kernels) == 6  # 3 per network at 16x16
+    # 3 per network at 16x16: generator, discriminator, any EMA generator.
+    assert len(kernels) == 6 + 3 * (model.ema_generator is not None)
     for name in kernels:
         assert np.all(np.isfinite(after[name]))
         assert not np.array_equal(after[name], loaded[name]), name

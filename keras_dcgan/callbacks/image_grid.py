@@ -30,8 +30,9 @@ class ImageGrid(keras.callbacks.Callback):
     One batch of noise is drawn when training begins (or given as `noise`)
     and kept for the whole run, so the grids of successive epochs show how
     the same latent points evolve: the chapter's 3 x 7 grid of 21 images.
-    The generator runs in inference mode (BatchNormalization with its
-    moving statistics) and each grid is written atomically. Save `noise`
+    The generator (a `DCGAN`'s `ema_generator` when it keeps one) runs in
+    inference mode, BatchNormalization with its moving statistics, and each
+    grid is written atomically. Save `noise`
     (for example with `np.save`) and pass it back when resuming a run so
     the grids stay comparable; `keras_dcgan.runs.train_run` does.
 
@@ -124,15 +125,12 @@ class ImageGrid(keras.callbacks.Callback):
         return os.path.join(self.output_dir, self.filename.format(epoch=epoch))
 
     def generate(self):
-        """The generator's images for the fixed noise, in [-1, 1]."""
+        """The model's images for the fixed noise, in [-1, 1].
+
+        A `DCGAN` with an `ema_generator` draws them with it.
+        """
         self._ensure_noise()
-        model = self.model
-        noise = keras.ops.reshape(
-            keras.ops.convert_to_tensor(self.noise),
-            (-1,) + tuple(model.noise_shape),
-        )
-        images = model.generator(noise, training=False)
-        return keras.ops.convert_to_numpy(images)
+        return self.model.generate_from_noise(self.noise)
 
     def on_epoch_end(self, epoch, logs=None):
         path = self.path_for(epoch + 1)

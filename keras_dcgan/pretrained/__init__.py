@@ -179,12 +179,19 @@ def resolve(preset, file_hash=None):
 
 
 def _network_variables(model):
-    """`{"generator/<path>": variable, ...}` for both networks."""
+    """`{"generator/<path>": variable, ...}` for every network.
+
+    The networks are the generator, the discriminator and, when the model
+    keeps one, the EMA generator.
+    """
     # Functional sub-models' variable paths do not name the model, so the
-    # two networks' paths can coincide: prefix them.
+    # networks' paths can coincide: prefix them.
+    names = ["generator", "discriminator"]
+    if getattr(model, "ema_generator", None) is not None:
+        names.append("ema_generator")
     return {
         f"{name}/{variable.path}": variable
-        for name in ("generator", "discriminator")
+        for name in names
         for variable in getattr(model, name).weights
     }
 

@@ -3,8 +3,9 @@
 Under `torch.distributed` (one process per device, e.g. launched by
 `torchrun`), each rank trains on its own shard of the data: gradients are
 averaged across ranks before each update and BatchNorm moving statistics
-after each step, so every rank keeps identical weights; metrics gather every
-rank's per-example values, so the logs are global means.
+(the EMA generator's too) after each step, so every rank keeps identical
+weights; metrics gather every rank's per-example values, so the logs are
+global means.
 """
 
 import torch
@@ -81,9 +82,12 @@ class GANTrainer:
         return _world_size() > 1
 
     def _moving_statistics(self):
+        # The EMA generator averaged its rank's statistics: average it too.
+        networks = (self.generator, self.discriminator, self.ema_generator)
         return [
             v
-            for network in (self.generator, self.discriminator)
+            for network in networks
+            if network is not None
             for v in network.non_trainable_variables
             if v.dtype.startswith("float")
         ]
