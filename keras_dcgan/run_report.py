@@ -2,9 +2,10 @@
 
 The page shows the recipe and the commands of the run, the chapter's summary
 line for every epoch, the loss and D(x) / D(G(z)) curves, the image grid of
-every epoch with a slider over the epochs, the quality figures when they
-were measured (`keras-dcgan evaluate` on the run folder writes
-`quality.json`), and links to the checkpoints and other files. It is one
+every epoch with a slider over the epochs, the best epoch and its KID when
+the run selects one (`best.json`), the quality figures when they were
+measured (`keras-dcgan evaluate` on the run folder writes `quality.json`),
+and links to the checkpoints and other files. It is one
 self-contained file: the images by relative path, the curves as inline SVG,
 a few lines of plain JavaScript for the slider (the page reads without
 them), nothing from the network.
@@ -24,6 +25,7 @@ import urllib.parse
 import keras
 
 from keras_dcgan import checkpoints, runs
+from keras_dcgan.evaluation import callback as best_checkpoint
 from keras_dcgan.files import atomic_write
 
 REPORT_FILE = "report.html"
@@ -37,6 +39,7 @@ CURVES = (
         (("real_prob", "D(x)"), ("fake_prob", "D(G(z))")),
         (0.0, 1.0),
     ),
+    ("Kernel distance", (("kid", "KID"),), None),
 )
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 
@@ -150,8 +153,36 @@ def _summary(history, log, epoch):
         for name in sorted(history)
         if name not in ("d_loss", "g_loss", "real_prob", "fake_prob")
         and len(history[name]) >= epoch
+        and history[name][epoch - 1] == history[name][epoch - 1]  # Not NaN.
     ]
     return "; ".join([line, *extra])
+
+
+def best_line(record):
+    """The line of the best epoch, such as `Best: epoch 7, KID 0.0123 ±
+    0.0011 (Fashion-MNIST evaluator)`, from a `best.json` record."""
+    if record.get("epoch") is None:
+        evaluated = len(record.get("history", []))
+        return f"Best: none yet ({evaluated} evaluations, no finite KID)."
+    return (
+        f"Best: epoch {record['epoch']}, KID {record['kid']:.4f} ± "
+        f"{record['kid_std']:.4f} ({record.get('extractor', '?')})"
+    )
+
+
+def _best(directory):
+    try:
+        record = best_checkpoint.read_best_record(directory)
+    except (OSError, ValueError):
+        return ""
+    if not record:
+        return ""
+    line = html.escape(best_line(record))
+    model = os.path.join(directory, record.get("model") or "")
+    if record.get("epoch") is not None and os.path.isfile(model):
+        href = _href(directory, model)
+        line += f'; <a href="{href}">{html.escape(record["model"])}</a>'
+    return f'<p id="best">{line}</p>'
 
 
 def _quality(directory):
@@ -241,6 +272,7 @@ def render_report(directory):
     ]
     grids = [(e, _href(directory, p)) for e, p in _grids(directory, epoch)]
     out.append("<h2>Samples</h2>")
+    out.append(_best(directory))
     if grids:
         last_epoch, last = grids[-1]
         out += [
@@ -294,6 +326,8 @@ def render_report(directory):
                 files.append(os.path.join(folder, entry))
     for entry in (
         runs.MODEL_FILE,
+        best_checkpoint.BEST_MODEL_FILE,
+        best_checkpoint.BEST_RECORD_FILE,
         checkpoints.CHECKPOINT_FILE,
         runs.HISTORY_FILE,
         runs.CURVES_FILE,

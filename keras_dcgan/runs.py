@@ -11,6 +11,8 @@ run/
   curves.png, history.csv  losses per epoch
   logs/                    TensorBoard logs (scalars and grids)
   model.keras              the final model
+  best.keras, best.json    the best epoch's model and the evaluations
+                           (with `select_best="kid"`)
 ```
 
 A checkpoint is written at the end of every epoch (see
@@ -32,6 +34,7 @@ from keras_dcgan import callbacks as callbacks_lib
 from keras_dcgan import checkpoints, validation
 from keras_dcgan.checkpoints import CHECKPOINT_FILE, GRID_NOISE_FILE
 from keras_dcgan.dcgan import DCGAN
+from keras_dcgan.evaluation import callback as best_checkpoint
 from keras_dcgan.files import write_bytes_atomic
 from keras_dcgan.noise import fixed_noise
 
@@ -41,6 +44,9 @@ CURVES_FILE = "curves.png"
 GRIDS_DIR = "grids"
 GIF_FILE = "training.gif"
 LOGS_DIR = "logs"
+# `select_best` values, and the real and generated images of an evaluation.
+SELECT_METRICS = ("kid",)
+SELECT_NUM_IMAGES = 1000
 
 # Fields that change the networks; a checkpoint cannot take other values.
 ARCHITECTURE_FIELDS = (
@@ -219,6 +225,9 @@ def train_run(
     keep=3,
     health=True,
     tensorboard=True,
+    select_best=None,
+    select_every=1,
+    select_extractor="random",
 ):
     """Trains a DCGAN in a run folder, with checkpoints, grids and curves.
 
@@ -229,7 +238,8 @@ def train_run(
     `LossCurves`, a `keras.callbacks.CSVLogger`, TensorBoard logs, a
     `TrainingHealth` check, a `Checkpoint` after every epoch and the
     chapter's `TrainingSummary` line. At the end the model is saved as
-    `model.keras`.
+    `model.keras`. With `select_best="kid"`, the model of the epoch with the
+    lowest KID is kept as `best.keras` beside it.
 
     A run killed at any moment and resumed ends with the weights an
     uninterrupted run would have had (on the same backend and device). A
@@ -278,11 +288,28 @@ def train_run(
         tensorboard: bool. Whether to write TensorBoard logs (the epoch's
             losses and image grid) under `logs/` in the run folder.
             Defaults to `True`.
+        select_best: `None` (default) or `"kid"`: every `select_every`
+            epochs and after the last, the KID of 1,000 generated images
+            against 1,000 of the training images (a fixed subset drawn by
+            `seed`) is added to the logs as `"kid"`, and the model of the
+            best epoch is kept as `best.keras` with the record of the
+            evaluations in `best.json` (see
+            `keras_dcgan.evaluation.BestKIDCheckpoint`). The weights are not
+            restored: `model.keras` is the last epoch's. A resumed run keeps
+            the best of the epochs before.
+        select_every: int. Epochs between evaluations. Defaults to `1`.
+        select_extractor: the features of the KID: `"evaluator"`, the
+            Fashion-MNIST evaluator (for 32x32x1 images; other images fall
+            back to the random CNN), or `"random"` (default), a fixed
+            random-weight CNN.
 
     Returns:
         A dict with `model`, `summary` (the summary line), `epoch`
-        (completed epochs) and the paths `model_path`, `checkpoint`,
-        `grids`, `gif`, `curves`, `csv`.
+        (completed epochs), the paths `model_path`, `checkpoint`,
+        `grids`, `gif`, `curves`, `csv`, and `best`: `None` without
+        `select_best` or before an evaluation had a finite KID, else a dict
+        with `path` (of `best.keras`), `epoch`, `kid`, `kid_std` and
+        `extractor`.
 
     Example:
 
@@ -297,6 +324,7 @@ def train_run(
     directory = os.fspath(directory)
     images = validation.check_images(images)
     keep = validation.positive_int("keep", keep)
+    selection = _selection_config(select_best, select_every, select_extractor)
     guard = callbacks_lib.StopOnNonFinite(on_nan, checkpoint_dir=directory)
     validation.check_writable(directory)
     channels = channels or images.shape[-1]
@@ -308,6 +336,7 @@ def train_run(
     run_config.update(
         seed=seed, channels=channels, mixed_precision=mixed_precision
     )
+    run_config.update(selection)
     run_config.update(config or {})
     epochs = preset.epochs
     record = checkpoints.read_checkpoint(directory)
@@ -349,9 +378,11 @@ def train_run(
         )
     if jit_compile is not None:
         model.jit_compile = bool(jit_compile)
-    # `keep + 1` checkpoints exist for a moment, then the final model.
+    # `keep + 1` checkpoints exist for a moment, then the final model;
+    # and `best.keras` with its replacement.
+    files = keep + 2 + (2 if select_best else 0)
     validation.check_free_space(
-        directory, (keep + 2) * checkpoints.checkpoint_bytes(model)
+        directory, files * checkpoints.checkpoint_bytes(model)
     )
     if not resume:
         buffer = io.BytesIO()
@@ -360,6 +391,18 @@ def train_run(
             os.path.join(directory, GRID_NOISE_FILE), buffer.getvalue()
         )
 
+    best = None
+    if select_best:
+        best = best_checkpoint.run_best_checkpoint(
+            directory,
+            images,
+            every=select_every,
+            extractor=select_extractor,
+            seed=seed,
+            num_images=SELECT_NUM_IMAGES,
+        )
+        if resume:  # A selection added with `force`: history.csv's columns.
+            history.setdefault("kid", [])
     data = EpochShuffledImages(images, preset.batch_size, seed=seed)
     csv_path = os.path.join(directory, HISTORY_FILE)
     if resume:
@@ -380,6 +423,10 @@ def train_run(
     )
     all_callbacks = [
         _SetEpoch(data),
+        # First: its "kid" is in the logs the others write, and it records
+        # an epoch's evaluation once the epoch's checkpoint is committed
+        # (at the next epoch's start or the end), before the report.
+        *([best] if best is not None else []),
         guard,
         *(callbacks or []),
         grid,
@@ -428,6 +475,43 @@ def train_run(
         "gif": gif_path if os.path.isfile(gif_path) else None,
         "curves": os.path.join(directory, CURVES_FILE),
         "csv": csv_path,
+        "best": _best_result(directory) if select_best else None,
+    }
+
+
+def _selection_config(select_best, select_every, select_extractor):
+    """The run settings of `select_best`, checked; `{}` when it is off."""
+    if select_best is not None and select_best not in SELECT_METRICS:
+        raise ValueError(
+            f"`select_best` must be None or one of {SELECT_METRICS}. "
+            f"Received: select_best={select_best!r}"
+        )
+    select_every = validation.positive_int("select_every", select_every)
+    if select_extractor not in best_checkpoint.EXTRACTOR_NAMES:
+        raise ValueError(
+            "`select_extractor` must be one of "
+            f"{tuple(best_checkpoint.EXTRACTOR_NAMES)}. "
+            f"Received: select_extractor={select_extractor!r}"
+        )
+    if select_best is None:
+        return {}
+    return {
+        "select_best": select_best,
+        "select_every": select_every,
+        "select_extractor": select_extractor,
+    }
+
+
+def _best_result(directory):
+    record = best_checkpoint.read_best_record(directory)
+    if not record or record.get("epoch") is None:
+        return None
+    return {
+        "path": os.path.join(directory, record["model"]),
+        "epoch": record["epoch"],
+        "kid": record["kid"],
+        "kid_std": record["kid_std"],
+        "extractor": record["extractor"],
     }
 
 

@@ -140,6 +140,20 @@ def add_parser(subparsers):
         help="TensorBoard logs of the losses and grids in the run folder's "
         "logs/ (default: on)",
     )
+    train.add_argument(
+        "--select-best",
+        choices=("kid",),
+        help="keep best.keras, the model of the epoch with the lowest KID "
+        "against the training images (features: the Fashion-MNIST "
+        "evaluator for fashion-mnist, a fixed random CNN otherwise)",
+    )
+    train.add_argument(
+        "--select-every",
+        type=positive_int,
+        metavar="N",
+        help="with --select-best: evaluate every N epochs and after the last "
+        "(default: 1)",
+    )
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     add_common_options(train)
     train.set_defaults(run=run)
@@ -303,6 +317,10 @@ def run(args):
     except ValueError as error:
         raise UsageError(str(error)) from None
     seed = args.seed if args.seed is not None else saved.get("seed", 0)
+    select_best = args.select_best or saved.get("select_best")
+    select_every = args.select_every or saved.get("select_every", 1)
+    if args.select_every and not select_best:
+        raise UsageError("--select-every only applies to --select-best.")
     data = args.data if args.data is not None else saved.get("data")
     if data is not None:
         data = os.path.abspath(data)
@@ -343,6 +361,11 @@ def run(args):
             on_nan=args.on_nan,
             keep=args.keep,
             tensorboard=args.tensorboard,
+            select_best=select_best,
+            select_every=select_every,
+            select_extractor=(
+                "evaluator" if dataset == "fashion-mnist" else "random"
+            ),
             callbacks=[
                 run_report.RunReport(directory, len(images), command=command)
             ],
@@ -357,6 +380,14 @@ def run(args):
             run_report.write_report(directory)
     print(f"Trained {result['epoch']} epochs in {directory}")
     print(f"  model:      {result['model_path']}")
+    if select_best:
+        best = result["best"]
+        print(
+            f"  best:       {best['path']} (epoch {best['epoch']}, KID "
+            f"{best['kid']:.4f})"
+            if best
+            else "  best:       none (no evaluation had a finite KID)"
+        )
     print(f"  checkpoint: {result['checkpoint']}")
     if result["grids"]:
         print(
