@@ -40,6 +40,12 @@ class DCGAN(GANTrainer, keras.Model):
 
     Calling the model on noise runs the generator.
 
+    With `num_classes`, the model is class-conditional: both networks take
+    the class labels as a second input (see `build_generator` and
+    `build_discriminator`), the data must yield `(images, labels)` with
+    `int32` labels in `[0, num_classes)`, each fake batch gets labels drawn
+    uniformly, and `generate()` takes the labels to draw.
+
     Args:
         generator: a `keras.Model` from noise to images in [-1, 1], such as
             `keras_dcgan.build_generator()`. It must be built.
@@ -54,6 +60,12 @@ class DCGAN(GANTrainer, keras.Model):
             updated after every generator update (see `update_ema`);
             `generate()` and the image grids then use it. Defaults to
             `None`, no average.
+        num_classes: int or None. The number of classes of a conditional
+            model, whose networks take labels as their second input.
+            Defaults to `None`, unconditional.
+        class_names: optional list of `num_classes` strings naming the
+            classes (saved with the model, used by `keras-dcgan sample
+            --label NAME`).
         **kwargs: standard model arguments such as `name`.
 
     Example:
@@ -79,6 +91,8 @@ class DCGAN(GANTrainer, keras.Model):
         latent_dim=100,
         seed=None,
         ema_decay=None,
+        num_classes=None,
+        class_names=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -92,7 +106,33 @@ class DCGAN(GANTrainer, keras.Model):
                     f"`{name}` must be a built `keras.Model`. "
                     f"Received: {name}={network!r}"
                 )
-        noise_shape = tuple(generator.input_shape[1:])
+        self.num_classes = None
+        if num_classes is not None:
+            self.num_classes = validation.positive_int(
+                "num_classes", num_classes
+            )
+        self.class_names = None
+        if class_names is not None:
+            self.class_names = [str(name) for name in class_names]
+            if len(self.class_names) != (self.num_classes or 0):
+                raise ValueError(
+                    "`class_names` must name each of the `num_classes` "
+                    f"classes. Expected: {self.num_classes} names. "
+                    f"Received: class_names={class_names!r}"
+                )
+        for name, network in (
+            ("generator", generator),
+            ("discriminator", discriminator),
+        ):
+            expected = 1 if self.num_classes is None else 2
+            if len(network.inputs) != expected:
+                raise ValueError(
+                    f"With num_classes={self.num_classes}, `{name}` must "
+                    f"take {expected} input(s)"
+                    + ("" if expected == 1 else " (the second: labels)")
+                    + f". Received: {name} with {len(network.inputs)} inputs"
+                )
+        noise_shape = tuple(generator.inputs[0].shape[1:])
         if noise_shape[-1] != self.latent_dim:
             raise ValueError(
                 "`latent_dim` must match the generator's input, whose shape "
@@ -103,7 +143,7 @@ class DCGAN(GANTrainer, keras.Model):
         self.discriminator = discriminator
         self.seed = seed
         self.noise_shape = noise_shape
-        self.image_shape = tuple(discriminator.input_shape[1:])
+        self.image_shape = tuple(discriminator.inputs[0].shape[1:])
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise")
         self.ema_decay = None
         self.ema_generator = None
@@ -121,9 +161,24 @@ class DCGAN(GANTrainer, keras.Model):
         self.fake_prob_tracker = keras.metrics.Mean(name="fake_prob")
         self.built = True
 
-    def call(self, noise, training=False):
+    def call(self, inputs, training=False):
+        """Runs the generator on noise, or on `(noise, labels)`."""
+        labels = None
+        if self.num_classes is not None:
+            inputs, labels = inputs
+        return self._generate(self.generator, inputs, labels, training)
+
+    def _generate(self, generator, noise, labels, training):
         noise = ops.reshape(noise, (-1,) + self.noise_shape)
-        return self.generator(noise, training=training)
+        if labels is None:
+            return generator(noise, training=training)
+        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+        return generator([noise, labels], training=training)
+
+    def _discriminate(self, images, labels, training=True):
+        if labels is None:
+            return self.discriminator(images, training=training)
+        return self.discriminator([images, labels], training=training)
 
     def compile(
         self, d_optimizer=None, g_optimizer=None, loss_fn=None, **kwargs
@@ -215,6 +270,21 @@ class DCGAN(GANTrainer, keras.Model):
 
     # Shared maths: the backend trainers only differentiate and apply.
 
+    def _real_batch(self, data):
+        """`(images, labels)` of a batch; `labels` is `None` unless the model
+        is conditional."""
+        images, labels, _ = keras.utils.unpack_x_y_sample_weight(data)
+        images = self._real_images(images)
+        if self.num_classes is None:
+            return images, None
+        if labels is None:
+            raise ValueError(
+                f"A conditional DCGAN (num_classes={self.num_classes}) "
+                "trains on `(images, labels)` batches. Received: batches "
+                "of images only"
+            )
+        return images, ops.reshape(ops.cast(labels, "int32"), (-1,))
+
     def _real_images(self, data):
         images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         validation.warn_if_integer_pixels(images)
@@ -232,18 +302,35 @@ class DCGAN(GANTrainer, keras.Model):
         return ops.cast(images, "float32")
 
     def _noise(self, batch_size):
-        # Every replica draws the noise of the global batch from the same
+        return self._replica_slice(
+            batch_size,
+            lambda n: keras.random.normal(
+                (n,) + self.noise_shape, seed=self.seed_generator
+            ),
+        )
+
+    def _fake_labels(self, batch_size):
+        """Labels of a fake batch, uniform over the classes (or `None`)."""
+        if self.num_classes is None:
+            return None
+        return self._replica_slice(
+            batch_size,
+            lambda n: keras.random.randint(
+                (n,), 0, self.num_classes, seed=self.seed_generator
+            ),
+        )
+
+    def _replica_slice(self, batch_size, draw):
+        # Every replica draws the values of the global batch from the same
         # seed state and keeps its own slice: replicas get different noise,
         # and the result equals single-device training on the global batch.
         replica, num_replicas = self._replica()
-        noise = keras.random.normal(
-            (batch_size * num_replicas,) + self.noise_shape,
-            seed=self.seed_generator,
-        )
+        values = draw(batch_size * num_replicas)
         if num_replicas == 1:
-            return noise
-        start = [replica * batch_size] + [0] * len(self.noise_shape)
-        return ops.slice(noise, start, (batch_size,) + self.noise_shape)
+            return values
+        shape = tuple(values.shape[1:])
+        start = [replica * batch_size] + [0] * len(shape)
+        return ops.slice(values, start, (batch_size,) + shape)
 
     def _bce(self, label, logits):
         logits = ops.reshape(ops.cast(logits, "float32"), (-1, 1))
@@ -271,30 +358,29 @@ class DCGAN(GANTrainer, keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def _gan_train_step(self, data):
-        real = self._real_images(data)
+        real, real_labels = self._real_batch(data)
         noise = self._noise(ops.shape(real)[0])
+        fake_labels = self._fake_labels(ops.shape(real)[0])
         # The generator runs once per step, as in PyTorch's DCGAN example:
         # its images enter the discriminator's update as constants, and the
         # generator's update carries the updated discriminator's gradient
         # with respect to them back through that same recorded pass.
         fake, generator_vjp = self._forward_with_vjp(
-            lambda: self.generator(noise, training=True),
+            lambda: self._generate(self.generator, noise, fake_labels, True),
             self.generator.trainable_variables,
         )
         fake = ops.stop_gradient(fake)
 
         def discriminator_objective():
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
+            real_logits = self._discriminate(real, real_labels)
+            fake_logits = self._discriminate(fake, fake_labels)
             loss, per_example = self._discriminator_loss(
                 real_logits, fake_logits
             )
             return loss, (per_example, real_logits, fake_logits)
 
         def generator_objective(images):
-            return self._generator_loss(
-                self.discriminator(images, training=True)
-            )
+            return self._generator_loss(self._discriminate(images, fake_labels))
 
         _, (d_loss, real_logits, fake_logits) = self._minimize(
             self.d_optimizer,
@@ -336,11 +422,12 @@ class DCGAN(GANTrainer, keras.Model):
         self.ema_updates.assign(self.ema_updates + 1)
 
     def _gan_test_step(self, data):
-        real = self._real_images(data)
+        real, real_labels = self._real_batch(data)
         noise = self._noise(ops.shape(real)[0])
-        fake = self.generator(noise, training=False)
-        real_logits = self.discriminator(real, training=False)
-        fake_logits = self.discriminator(fake, training=False)
+        fake_labels = self._fake_labels(ops.shape(real)[0])
+        fake = self._generate(self.generator, noise, fake_labels, False)
+        real_logits = self._discriminate(real, real_labels, False)
+        fake_logits = self._discriminate(fake, fake_labels, False)
         _, d_loss = self._discriminator_loss(real_logits, fake_logits)
         _, g_loss = self._generator_loss(fake_logits)
         return self._update_metrics(d_loss, g_loss, real_logits, fake_logits)
@@ -351,12 +438,13 @@ class DCGAN(GANTrainer, keras.Model):
         seed=None,
         batch_size=256,
         truncation=None,
+        labels=None,
         use_ema=True,
     ):
         """Generates images from standard normal noise.
 
         The noise is drawn with NumPy, so a given `seed` gives the same noise
-        on every backend.
+        (and labels) on every backend.
 
         Args:
             num_images: int. How many images to make.
@@ -365,6 +453,9 @@ class DCGAN(GANTrainer, keras.Model):
             truncation: float or None. Redraw noise values beyond this many
                 standard deviations (the truncation trick: more typical,
                 less varied images). Defaults to `None`, plain N(0, 1).
+            labels: for a conditional model, an int array `(num_images,)`
+                of the classes to draw. Defaults to `None`: uniformly drawn
+                classes (seeded by `seed`).
             use_ema: bool. Use `ema_generator` when the model has one.
                 Defaults to `True`; `False` gives the trained generator.
 
@@ -379,15 +470,23 @@ class DCGAN(GANTrainer, keras.Model):
             noise = truncate(
                 noise, truncation, None if seed is None else [seed, 1]
             )
+        if self.num_classes is not None and labels is None:
+            rng = np.random.default_rng(None if seed is None else [seed, 2])
+            labels = rng.integers(0, self.num_classes, num_images)
         return self.generate_from_noise(
-            noise, batch_size=batch_size, use_ema=use_ema
+            noise, labels=labels, batch_size=batch_size, use_ema=use_ema
         )
 
-    def generate_from_noise(self, noise, batch_size=256, use_ema=True):
+    def generate_from_noise(
+        self, noise, labels=None, batch_size=256, use_ema=True
+    ):
         """The generator's images (inference mode) for given noise.
 
         Args:
             noise: array `(num_images, latent_dim)`.
+            labels: int array `(num_images,)` of classes in
+                `[0, num_classes)`; required by a conditional model, refused
+                by an unconditional one.
             batch_size: int. Images per generator call. Defaults to `256`.
             use_ema: bool. Use `ema_generator` when the model has one.
                 Defaults to `True`.
@@ -405,9 +504,47 @@ class DCGAN(GANTrainer, keras.Model):
         network = self.generator
         if use_ema and self.ema_generator is not None:
             network = self.ema_generator
-        noise = noise.reshape((-1,) + self.noise_shape)
-        images = network.predict(noise, batch_size=batch_size, verbose=0)
+        inputs = noise.reshape((-1,) + self.noise_shape)
+        labels = self._check_labels(labels, len(noise))
+        if labels is not None:
+            inputs = [inputs, labels]
+        images = network.predict(inputs, batch_size=batch_size, verbose=0)
         return np.asarray(images, dtype="float32")
+
+    def _check_labels(self, labels, num_images):
+        """`labels` as an int32 array, checked against the model's classes."""
+        if self.num_classes is None:
+            if labels is not None:
+                raise ValueError(
+                    "`labels` only apply to a conditional DCGAN (one built "
+                    f"with `num_classes`). Received: labels={labels!r}"
+                )
+            return None
+        if labels is None:
+            raise ValueError(
+                f"A conditional DCGAN (num_classes={self.num_classes}) needs "
+                "`labels`, one class per image. Received: labels=None"
+            )
+        array = np.asarray(labels)
+        if (
+            array.shape != (num_images,)
+            or not np.issubdtype(array.dtype, np.integer)
+            or (
+                array.size
+                and (array.min() < 0 or array.max() >= self.num_classes)
+            )
+        ):
+            raise ValueError(
+                f"`labels` must be {num_images} integers in "
+                f"[0, {self.num_classes}), one per image. Received: "
+                f"labels with shape {array.shape}, dtype {array.dtype}"
+                + (
+                    f" and values in [{array.min()}, {array.max()}]"
+                    if array.size and np.issubdtype(array.dtype, np.number)
+                    else ""
+                )
+            )
+        return array.astype("int32")
 
     @classmethod
     def from_preset(cls, preset, file_hash=None, compile=True):
@@ -480,6 +617,8 @@ class DCGAN(GANTrainer, keras.Model):
                 "latent_dim": self.latent_dim,
                 "seed": self.seed,
                 "ema_decay": self.ema_decay,
+                "num_classes": self.num_classes,
+                "class_names": self.class_names,
             }
         )
         return config

@@ -54,6 +54,7 @@ def build_generator(
     kernel_initializer=None,
     gamma_initializer="ones",
     synchronized_batch_norm=False,
+    num_classes=None,
     name="generator",
 ):
     """Builds the chapter's DCGAN generator as a functional `keras.Model`.
@@ -83,11 +84,18 @@ def build_generator(
         synchronized_batch_norm: bool. Whether BatchNormalization uses the
             global batch's statistics across `tf.distribute` replicas
             (TensorFlow only). Defaults to `False`.
+        num_classes: int or None. Makes a class-conditional generator with
+            a second input, the `int32` class labels `(batch,)`: a learned
+            embedding of the label, `latent_dim` values drawn like the
+            noise from N(0, 1), is concatenated to the noise (Mirza and
+            Osindero, "Conditional Generative Adversarial Nets", 2014).
+            Defaults to `None`, unconditional.
         name: string. The model's name.
 
     Returns:
-        A `keras.Model` mapping `(batch, 1, 1, latent_dim)` noise to
-        `(batch, size, size, channels)` images in [-1, 1].
+        A `keras.Model` mapping `(batch, 1, 1, latent_dim)` noise (and, with
+        `num_classes`, labels) to `(batch, size, size, channels)` images in
+        [-1, 1].
 
     Example:
 
@@ -108,14 +116,26 @@ def build_generator(
         synchronized=synchronized_batch_norm,
     )
 
-    inputs = keras.Input((1, 1, latent_dim), name="noise")
+    noise = keras.Input((1, 1, latent_dim), name="noise")
+    inputs, x = noise, noise
+    if num_classes is not None:
+        labels = keras.Input((), dtype="int32", name="labels")
+        code = keras.layers.Embedding(
+            validation.positive_int("num_classes", num_classes),
+            latent_dim,
+            embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0),
+            name="label_embedding",
+        )(labels)
+        code = keras.layers.Reshape((1, 1, latent_dim))(code)
+        inputs = [noise, labels]
+        x = keras.layers.Concatenate(name="noise_and_label")([noise, code])
     x = GBlock(
         filters * 2**num_blocks,
         strides=1,
         padding="valid",
         name="block_0",
         **block_args,
-    )(inputs)
+    )(x)
     for i in range(1, num_blocks + 1):
         x = GBlock(
             filters * 2 ** (num_blocks - i), name=f"block_{i}", **(block_args)
@@ -144,6 +164,7 @@ def build_discriminator(
     kernel_initializer=None,
     gamma_initializer="ones",
     synchronized_batch_norm=False,
+    num_classes=None,
     name="discriminator",
 ):
     """Builds the chapter's DCGAN discriminator as a functional `keras.Model`.
@@ -174,11 +195,17 @@ def build_discriminator(
         synchronized_batch_norm: bool. Whether BatchNormalization uses the
             global batch's statistics across `tf.distribute` replicas
             (TensorFlow only). Defaults to `False`.
+        num_classes: int or None. Makes a projection discriminator (Miyato
+            and Koyama, "cGANs with Projection Discriminator", ICLR 2018)
+            with a second input, the `int32` class labels `(batch,)`: the
+            logit gains the inner product of the last 4x4 feature map with
+            a learned embedding of the label, a class-specific part of the
+            final linear layer. Defaults to `None`, unconditional.
         name: string. The model's name.
 
     Returns:
-        A `keras.Model` mapping `(batch, size, size, channels)` images to
-        `(batch, 1, 1, 1)` logits.
+        A `keras.Model` mapping `(batch, size, size, channels)` images (and,
+        with `num_classes`, labels) to `(batch, 1, 1, 1)` logits.
 
     Example:
 
@@ -198,8 +225,8 @@ def build_discriminator(
         synchronized=synchronized_batch_norm,
     )
 
-    inputs = keras.Input((size, size, channels), name="images")
-    x = inputs
+    images = keras.Input((size, size, channels), name="images")
+    x = images
     for i in range(num_blocks):
         x = DBlock(
             filters * 2**i,
@@ -216,4 +243,22 @@ def build_discriminator(
         dtype="float32",
         name="to_logit",
     )(x)
-    return keras.Model(inputs, outputs, name=name)
+    if num_classes is None:
+        return keras.Model(images, outputs, name=name)
+    labels = keras.Input((), dtype="int32", name="labels")
+    features = keras.layers.Flatten(name="features")(x)
+    embedding = keras.layers.Embedding(
+        validation.positive_int("num_classes", num_classes),
+        features.shape[-1],
+        embeddings_initializer=kernel_initializer or dcgan_normal(),
+        dtype="float32",
+        name="label_projection",
+    )(labels)
+    projection = keras.layers.Dot(axes=1, dtype="float32", name="projection")(
+        [features, embedding]
+    )
+    projection = keras.layers.Reshape((1, 1, 1), dtype="float32")(projection)
+    outputs = keras.layers.Add(dtype="float32", name="logit")(
+        [outputs, projection]
+    )
+    return keras.Model([images, labels], outputs, name=name)

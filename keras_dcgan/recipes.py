@@ -40,6 +40,8 @@ class Recipe:
         ema_decay: float in (0, 1) or None. Keep an exponential moving
             average of the generator with this decay (see `DCGAN`).
             Defaults to `None`.
+        num_classes: int or None. Train a class-conditional model with this
+            many classes (see `DCGAN`). Defaults to `None`.
 
     Example:
 
@@ -64,6 +66,7 @@ class Recipe:
     gamma_mean: float = 1.0
     gamma_stddev: float = 0.0
     ema_decay: float = None
+    num_classes: int = None
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "latent_dim", "image_size"):
@@ -80,6 +83,8 @@ class Recipe:
                 )
         if self.ema_decay is not None:
             validation.open_unit_interval("ema_decay", self.ema_decay)
+        if self.num_classes is not None:
+            validation.positive_int("num_classes", self.num_classes)
 
     def replace(self, **overrides):
         """Returns a copy with some fields replaced.
@@ -128,6 +133,7 @@ class Recipe:
             filters=self.filters,
             kernel_initializer=self._kernel_initializer(),
             gamma_initializer=self._gamma_initializer(),
+            num_classes=self.num_classes,
         )
         discriminator = build_discriminator(
             image_shape,
@@ -136,6 +142,7 @@ class Recipe:
             first_block_batch_norm=self.first_block_batch_norm,
             kernel_initializer=self._kernel_initializer(),
             gamma_initializer=self._gamma_initializer(),
+            num_classes=self.num_classes,
         )
         return generator, discriminator
 
@@ -148,7 +155,7 @@ class Recipe:
             for _ in range(2)
         )
 
-    def build(self, channels=3, seed=None, **compile_kwargs):
+    def build(self, channels=3, seed=None, class_names=None, **compile_kwargs):
         """Builds and compiles the `DCGAN` of this recipe.
 
         Args:
@@ -156,6 +163,7 @@ class Recipe:
             seed: int or None. Seeds the weight initialisation (through
                 `keras.utils.set_random_seed`) and the training noise.
                 Defaults to `None`.
+            class_names: optional names of the `num_classes` classes.
             **compile_kwargs: other `DCGAN.compile` arguments, such as
                 `jit_compile`.
 
@@ -171,6 +179,8 @@ class Recipe:
             latent_dim=self.latent_dim,
             seed=seed,
             ema_decay=self.ema_decay,
+            num_classes=self.num_classes,
+            class_names=class_names,
         )
         d_optimizer, g_optimizer = self.optimizers()
         model.compile(

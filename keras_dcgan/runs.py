@@ -57,11 +57,14 @@ ARCHITECTURE_FIELDS = (
     "negative_slope",
     "first_block_batch_norm",
     "mixed_precision",
+    "ema_decay",
+    "num_classes",
 )
 
 
 class EpochShuffledImages(keras.utils.PyDataset):
-    """Images in batches whose order depends only on `(seed, epoch)`.
+    """Images (and labels) in batches whose order depends only on
+    `(seed, epoch)`.
 
     Every epoch visits all images in a new order, the permutation drawn by
     `numpy.random.default_rng([seed, epoch])`. Because the order does not
@@ -79,6 +82,8 @@ class EpochShuffledImages(keras.utils.PyDataset):
         batch_size: int. Images per batch; the last batch may be smaller.
         seed: int. Seed of the shuffles. Defaults to `0`.
         shuffle: bool. Whether to shuffle. Defaults to `True`.
+        labels: optional int array `(num_images,)`; batches are then
+            `(images, labels)`, for a class-conditional model.
 
     Example:
 
@@ -89,7 +94,7 @@ class EpochShuffledImages(keras.utils.PyDataset):
     ```
     """
 
-    def __init__(self, images, batch_size, seed=0, shuffle=True):
+    def __init__(self, images, batch_size, seed=0, shuffle=True, labels=None):
         super().__init__(workers=1, use_multiprocessing=False)
         images = np.asarray(images)
         if images.ndim != 4 or len(images) == 0:
@@ -97,7 +102,17 @@ class EpochShuffledImages(keras.utils.PyDataset):
                 "`images` must be a non-empty array (num_images, height, "
                 f"width, channels). Received: images.shape={images.shape}"
             )
+        if labels is not None:
+            labels = np.asarray(labels)
+            if labels.shape != (len(images),):
+                raise ValueError(
+                    "`labels` must hold one label per image. Expected: "
+                    f"shape ({len(images)},). Received: labels.shape="
+                    f"{labels.shape}"
+                )
+            labels = labels.astype("int32")
         self.images = images
+        self.labels = labels
         self.batch_size = validation.positive_int("batch_size", batch_size)
         self.seed = int(seed)
         self.shuffle = bool(shuffle)
@@ -133,10 +148,14 @@ class EpochShuffledImages(keras.utils.PyDataset):
                 f"Received: index={index}"
             )
         start = index * self.batch_size
-        batch = self.images[self.order()[start : start + self.batch_size]]
+        indices = self.order()[start : start + self.batch_size]
+        batch = self.images[indices]
         if batch.dtype == np.uint8:
-            return batch.astype("float32") * (1.0 / 127.5) - 1.0
-        return batch.astype("float32")
+            batch = batch.astype("float32") * (1.0 / 127.5) - 1.0
+        batch = batch.astype("float32")
+        if self.labels is None:
+            return batch
+        return batch, self.labels[indices]
 
 
 class _SetEpoch(keras.callbacks.Callback):
@@ -228,6 +247,8 @@ def train_run(
     select_best=None,
     select_every=1,
     select_extractor="random",
+    labels=None,
+    class_names=None,
 ):
     """Trains a DCGAN in a run folder, with checkpoints, grids and curves.
 
@@ -298,6 +319,11 @@ def train_run(
             restored: `model.keras` is the last epoch's. A resumed run keeps
             the best of the epochs before.
         select_every: int. Epochs between evaluations. Defaults to `1`.
+        labels: int array `(num_images,)` of the images' classes, needed
+            when `preset.num_classes` is set (a class-conditional model);
+            otherwise ignored.
+        class_names: optional names of the classes, saved with a
+            conditional model.
         select_extractor: the features of the KID: `"evaluator"`, the
             Fashion-MNIST evaluator (for 32x32x1 images; other images fall
             back to the random CNN), or `"random"` (default), a fixed
@@ -325,6 +351,7 @@ def train_run(
     images = validation.check_images(images)
     keep = validation.positive_int("keep", keep)
     selection = _selection_config(select_best, select_every, select_extractor)
+    labels = _check_labels(labels, preset.num_classes, len(images))
     guard = callbacks_lib.StopOnNonFinite(on_nan, checkpoint_dir=directory)
     validation.check_writable(directory)
     channels = channels or images.shape[-1]
@@ -368,7 +395,9 @@ def train_run(
                 f"folder. Received: directory={directory!r}"
             )
         with _dtype_policy(mixed_precision):
-            model = preset.build(channels=channels, seed=seed)
+            model = preset.build(
+                channels=channels, seed=seed, class_names=class_names
+            )
         initial_epoch = 0
         noise = fixed_noise(grid_rows * grid_cols, preset.latent_dim, seed)
     if not isinstance(model, DCGAN):
@@ -403,7 +432,9 @@ def train_run(
         )
         if resume:  # A selection added with `force`: history.csv's columns.
             history.setdefault("kid", [])
-    data = EpochShuffledImages(images, preset.batch_size, seed=seed)
+    data = EpochShuffledImages(
+        images, preset.batch_size, seed=seed, labels=labels
+    )
     csv_path = os.path.join(directory, HISTORY_FILE)
     if resume:
         # Drop rows of an epoch that was cut short before its checkpoint.
@@ -477,6 +508,30 @@ def train_run(
         "csv": csv_path,
         "best": _best_result(directory) if select_best else None,
     }
+
+
+def _check_labels(labels, num_classes, num_images):
+    """The labels a conditional recipe trains on, checked (else `None`)."""
+    if num_classes is None:
+        return None
+    if labels is None:
+        raise ValueError(
+            f"A class-conditional recipe (num_classes={num_classes}) needs "
+            "`labels`, one class per image. Received: labels=None"
+        )
+    labels = np.asarray(labels)
+    if (
+        labels.shape != (num_images,)
+        or not np.issubdtype(labels.dtype, np.integer)
+        or labels.min() < 0
+        or labels.max() >= num_classes
+    ):
+        raise ValueError(
+            f"`labels` must be {num_images} integers in [0, {num_classes}), "
+            f"one per image. Received: labels with shape {labels.shape} and "
+            f"dtype {labels.dtype}"
+        )
+    return labels
 
 
 def _selection_config(select_best, select_every, select_extractor):

@@ -15,7 +15,6 @@ import keras
 import numpy as np
 
 from keras_dcgan import checkpoints
-from keras_dcgan.noise import fixed_noise
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -247,8 +246,11 @@ class TrainingHealth(keras.callbacks.Callback):
     def measure(self, logs=None):
         """Measures the signals; returns a dict of the values."""
         logs = logs or {}
-        noise = fixed_noise(self.num_samples, self.model.latent_dim, self.seed)
-        images = keras.ops.convert_to_numpy(self.model(noise, training=False))
+        # The trained generator, not an EMA average of it: that is what
+        # collapses.
+        images = self.model.generate(
+            self.num_samples, seed=self.seed, use_ema=False
+        )
         values = {"diversity": sample_diversity(images)}
         for name in ("real_prob", "fake_prob"):
             if name in logs:

@@ -127,10 +127,15 @@ class ImageGrid(keras.callbacks.Callback):
     def generate(self):
         """The model's images for the fixed noise, in [-1, 1].
 
-        A `DCGAN` with an `ema_generator` draws them with it.
+        A `DCGAN` with an `ema_generator` draws them with it; a conditional
+        one draws class `r % num_classes` in row `r`.
         """
         self._ensure_noise()
-        return self.model.generate_from_noise(self.noise)
+        labels = None
+        if self.model.num_classes is not None:
+            rows = np.arange(len(self.noise)) // self.cols
+            labels = rows % self.model.num_classes
+        return self.model.generate_from_noise(self.noise, labels=labels)
 
     def on_epoch_end(self, epoch, logs=None):
         path = self.path_for(epoch + 1)

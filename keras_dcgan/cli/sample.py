@@ -47,6 +47,19 @@ def add_parser(subparsers):
         "less varied images",
     )
     sample.add_argument(
+        "--label",
+        metavar="NAME_OR_INDEX",
+        help="with a class-conditional model: draw this class (default: "
+        "classes drawn at random)",
+    )
+    sample.add_argument(
+        "--no-ema",
+        dest="use_ema",
+        action="store_false",
+        help="draw with the trained generator, not its moving average "
+        "(models trained with an EMA decay)",
+    )
+    sample.add_argument(
         "--interpolate",
         action="store_true",
         help="a strip walking between two latent points, along the sphere "
@@ -93,7 +106,11 @@ def run(args):
             noise = (1.0 - weights) * start + weights * end
         else:
             noise = slerp(start, end, num)
-        generated = model.predict(noise, verbose=0)
+        generated = model.generate_from_noise(
+            noise,
+            labels=_labels(model, args.label, num, args.seed, walk=True),
+            use_ema=args.use_ema,
+        )
         rows, cols = 1, num
     else:
         for flag in ("linear", "gif"):
@@ -104,7 +121,11 @@ def run(args):
                 )
         num = args.num_images or 21
         generated = model.generate(
-            num, seed=args.seed, truncation=args.truncation
+            num,
+            seed=args.seed,
+            truncation=args.truncation,
+            labels=_labels(model, args.label, num, args.seed),
+            use_ema=args.use_ema,
         )
         cols = min(args.cols, num)
         rows = -(-num // cols)
@@ -129,3 +150,41 @@ def run(args):
             )
         print(f"Wrote {num} PNG files to {args.output_dir}")
     return 0
+
+
+def _labels(model, label, num, seed, walk=False):
+    """The labels of `num` images: `--label`'s class, or `None`.
+
+    `None` lets a conditional model draw classes at random; a `walk`
+    (interpolation) keeps one class, drawn from `seed`, along the way.
+    """
+    if model.num_classes is None:
+        if label is not None:
+            raise UsageError(
+                "--label needs a class-conditional model (trained with "
+                f"--conditional). Received: --label={label}"
+            )
+        return None
+    if label is None:
+        if not walk:
+            return None
+        index = np.random.default_rng(seed).integers(model.num_classes)
+        return np.full(num, index, dtype="int32")
+    names = model.class_names or []
+    if label.isdigit() and int(label) < model.num_classes:
+        index = int(label)
+    else:
+        keys = [_name_key(name) for name in names]
+        if _name_key(label) not in keys:
+            choices = ", ".join(names) if names else "none are named"
+            raise UsageError(
+                f"--label must be a class index in [0, {model.num_classes}) "
+                f"or a class name ({choices}). Received: --label={label}"
+            )
+        index = keys.index(_name_key(label))
+    return np.full(num, index, dtype="int32")
+
+
+def _name_key(name):
+    """A class name without case, spaces or punctuation."""
+    return "".join(c for c in name.lower() if c.isalnum())

@@ -33,6 +33,7 @@ MIXED_PRECISION = {
 DRY_RUN_BATCHES = 2
 DRY_RUN_BATCH_SIZE = 8
 FAKE_EXAMPLES = 512
+FAKE_CLASSES = 3
 
 
 def add_parser(subparsers):
@@ -78,6 +79,19 @@ def add_parser(subparsers):
     train.add_argument("--image-size", type=positive_int)
     train.add_argument("--latent-dim", type=positive_int)
     train.add_argument("--filters", type=positive_int)
+    train.add_argument(
+        "--ema-decay",
+        type=float,
+        metavar="D",
+        help="keep an exponential moving average of the generator with this "
+        "decay (such as 0.999); samples and grids use it",
+    )
+    train.add_argument(
+        "--conditional",
+        action="store_true",
+        help="train a class-conditional model on the dataset's classes "
+        "(fashion-mnist, or a folder with one sub-folder per class)",
+    )
     train.add_argument(
         "--output-dir",
         metavar="DIR",
@@ -187,19 +201,24 @@ def _run_dir(output_dir, resume):
 
 
 def to_pixels(dataset, limit=None):
-    """A `tf.data` dataset of float batches in [-1, 1] as `uint8` pixels."""
-    batches, count = [], 0
+    """`(pixels, labels)` of a `tf.data` dataset of float batches in [-1, 1].
+
+    `pixels` are `uint8`; `labels` is `None` for a dataset without them.
+    """
+    batches, label_batches, count = [], [], 0
     for batch in dataset.as_numpy_iterator():
         if isinstance(batch, tuple):
-            batch = batch[0]
+            batch, labels = batch
+            label_batches.append(labels)
         batches.append(np.rint((batch + 1.0) * 127.5).astype(np.uint8))
         count += len(batch)
         if limit and count >= limit:
             break
     if not batches:
         raise UsageError("the dataset holds no images.")
-    pixels = np.concatenate(batches)
-    return pixels[:limit] if limit else pixels
+    pixels = np.concatenate(batches)[:limit]
+    labels = np.concatenate(label_batches)[:limit] if label_batches else None
+    return pixels, labels
 
 
 def _load_pokemon(data, **args):
@@ -222,7 +241,8 @@ def _load_pokemon(data, **args):
         ) from None
 
 
-def _load_images(dataset, data, image_size, seed, limit):
+def _load_images(dataset, data, image_size, seed, limit, conditional):
+    """`(pixels, labels, class_names)`; labels only when `conditional`."""
     if dataset in ("folder",) and not data:
         raise UsageError(
             "--dataset folder needs --data PATH, the image folder."
@@ -237,17 +257,44 @@ def _load_images(dataset, data, image_size, seed, limit):
 
         rng = np.random.default_rng(seed)
         shape = (limit or FAKE_EXAMPLES, image_size, image_size, 3)
-        return to_uint8(rng.uniform(-1.0, 1.0, shape).astype("float32"))
+        pixels = to_uint8(rng.uniform(-1.0, 1.0, shape).astype("float32"))
+        return pixels, _fake_labels(len(pixels), seed, conditional), None
     from keras_dcgan import datasets
 
     args = dict(batch_size=256, image_size=image_size, shuffle=False)
     if dataset == "pokemon":
+        if conditional:
+            raise UsageError(
+                "--conditional needs a dataset with classes: fashion-mnist, "
+                "or --dataset folder with one sub-folder per class. "
+                "Received: --dataset pokemon"
+            )
         loaded = _load_pokemon(data, **args)
     elif dataset == "folder":
-        loaded = datasets.image_folder_dataset(data, **args)
+        loaded = datasets.image_folder_dataset(
+            data, with_labels=conditional, **args
+        )
     else:
-        loaded = datasets.load_fashion_mnist(path=data, **args)
-    return to_pixels(loaded, limit)
+        loaded = datasets.load_fashion_mnist(
+            path=data, with_labels=conditional, **args
+        )
+    pixels, labels = to_pixels(loaded, limit)
+    class_names = list(loaded.class_names) if conditional else None
+    if conditional and len(class_names) < 2:
+        raise UsageError(
+            "--conditional needs at least 2 classes; the image folder has "
+            f"{len(class_names)} (one sub-folder per class). "
+            f"Received: --data {data}"
+        )
+    return pixels, labels, class_names
+
+
+def _fake_labels(count, seed, conditional):
+    """Random labels of the fake dataset's classes (when `conditional`)."""
+    if not conditional:
+        return None
+    rng = np.random.default_rng([seed, 1])
+    return rng.integers(0, FAKE_CLASSES, count).astype("int32")
 
 
 def run(args):
@@ -309,6 +356,7 @@ def run(args):
         image_size=args.image_size,
         latent_dim=args.latent_dim,
         filters=args.filters,
+        ema_decay=args.ema_decay,
     )
     try:
         recipe = recipe.replace(
@@ -325,15 +373,22 @@ def run(args):
     if data is not None:
         data = os.path.abspath(data)
     limit = DRY_RUN_BATCHES * recipe.batch_size if dry_run else None
+    conditional = args.conditional or recipe.num_classes is not None
     # Before the data is decoded, which may take minutes.
     validation.check_writable(directory)
     with warnings.catch_warnings():
         if args.bad_images == "fail":
             warnings.simplefilter("error", validation.SkippedImageWarning)
         try:
-            images = _load_images(dataset, data, recipe.image_size, seed, limit)
+            images, labels, class_names = _load_images(
+                dataset, data, recipe.image_size, seed, limit, conditional
+            )
         except validation.SkippedImageWarning as error:
             raise UsageError(f"{error} Received: --bad-images=fail") from None
+    if conditional and recipe.num_classes is None:
+        recipe = recipe.replace(
+            num_classes=len(class_names) if class_names else FAKE_CLASSES
+        )
     mixed = MIXED_PRECISION.get(args.mixed_precision) or (
         saved.get("mixed_precision") if record else None
     )
@@ -366,6 +421,8 @@ def run(args):
             select_extractor=(
                 "evaluator" if dataset == "fashion-mnist" else "random"
             ),
+            labels=labels,
+            class_names=class_names,
             callbacks=[
                 run_report.RunReport(directory, len(images), command=command)
             ],

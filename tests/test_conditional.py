@@ -1,0 +1,312 @@
+"""The class-conditional DCGAN: labels in, labels out, on every backend."""
+
+import re
+
+import keras
+import numpy as np
+import pytest
+from helpers import LATENT_DIM, fake_images, run_python, tiny_dcgan
+
+import keras_dcgan
+from keras_dcgan import recipes
+
+CLASSES = 3
+IMAGE_SHAPE = (16, 16, 1)
+
+
+def conditional_dcgan(seed=0, **kw):
+    keras.utils.set_random_seed(seed)
+    return keras_dcgan.DCGAN(
+        keras_dcgan.build_generator(
+            LATENT_DIM, IMAGE_SHAPE, filters=4, num_classes=CLASSES
+        ),
+        keras_dcgan.build_discriminator(
+            IMAGE_SHAPE, filters=4, num_classes=CLASSES
+        ),
+        latent_dim=LATENT_DIM,
+        seed=seed,
+        num_classes=CLASSES,
+        **kw,
+    )
+
+
+def labelled(n=16, seed=0):
+    return fake_images(n, IMAGE_SHAPE, seed), np.arange(n) % CLASSES
+
+
+def test_networks_take_labels_and_keep_their_output_shapes():
+    generator = keras_dcgan.build_generator(
+        LATENT_DIM, IMAGE_SHAPE, filters=4, num_classes=CLASSES
+    )
+    discriminator = keras_dcgan.build_discriminator(
+        IMAGE_SHAPE, filters=4, num_classes=CLASSES
+    )
+    noise = np.zeros((5, 1, 1, LATENT_DIM), "float32")
+    labels = np.array([0, 1, 2, 0, 1], "int32")
+    images = keras.ops.convert_to_numpy(generator([noise, labels]))
+    assert images.shape == (5,) + IMAGE_SHAPE
+    logits = discriminator([images, labels])
+    assert tuple(logits.shape) == (5, 1, 1, 1)
+    # The label changes both networks' outputs.
+    other = np.array([1, 2, 0, 1, 2], "int32")
+    assert not np.allclose(
+        images, keras.ops.convert_to_numpy(generator([noise, other]))
+    )
+    assert not np.allclose(
+        keras.ops.convert_to_numpy(logits),
+        keras.ops.convert_to_numpy(discriminator([images, other])),
+    )
+
+
+def test_fit_with_labels_trains_the_label_layers():
+    model = conditional_dcgan()
+    model.compile()
+    before = {
+        name: keras.ops.convert_to_numpy(network.get_layer(name).weights[0])
+        for network, name in (
+            (model.generator, "label_embedding"),
+            (model.discriminator, "label_projection"),
+        )
+    }
+    images, labels = labelled()
+    logs = model.fit(images, labels, batch_size=8, verbose=0).history
+    assert np.isfinite(logs["d_loss"][0]) and np.isfinite(logs["g_loss"][0])
+    for network, name in (
+        (model.generator, "label_embedding"),
+        (model.discriminator, "label_projection"),
+    ):
+        after = keras.ops.convert_to_numpy(network.get_layer(name).weights[0])
+        assert not np.allclose(after, before[name]), name
+    metrics = model.evaluate(images, labels, batch_size=8, return_dict=True)
+    assert set(metrics) >= {"d_loss", "g_loss"}
+
+
+def test_a_tf_data_pipeline_of_pairs_trains():
+    import tensorflow as tf
+
+    images, labels = labelled()
+    model = conditional_dcgan()
+    model.compile()
+    data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(8)
+    assert model.fit(data, verbose=0).history["d_loss"]
+
+
+def test_unconditional_model_ignores_labels():
+    model = tiny_dcgan(image_shape=IMAGE_SHAPE)
+    model.compile()
+    images, labels = labelled()
+    model.fit(images, labels, batch_size=8, verbose=0)
+    with pytest.raises(ValueError, match="only apply to a conditional"):
+        model.generate(3, labels=[0, 1, 2])
+
+
+def test_conditional_model_needs_labels_to_train():
+    model = conditional_dcgan()
+    model.compile()
+    with pytest.raises(ValueError, match=r"`\(images, labels\)` batches"):
+        model.fit(fake_images(8, IMAGE_SHAPE), batch_size=8, verbose=0)
+
+
+def test_generate_draws_the_asked_classes():
+    model = conditional_dcgan()
+    noise = keras_dcgan.noise.fixed_noise(4, LATENT_DIM, seed=3)
+    labels = np.array([2, 0, 1, 2])
+    expected = keras.ops.convert_to_numpy(
+        model.generator([noise.reshape(4, 1, 1, LATENT_DIM), labels])
+    )
+    np.testing.assert_allclose(
+        model.generate(4, seed=3, labels=labels), expected, atol=1e-5
+    )
+    # Without labels: uniform classes, the same for the same seed.
+    np.testing.assert_array_equal(
+        model.generate(6, seed=1), model.generate(6, seed=1)
+    )
+    assert model.generate(7).shape == (7,) + IMAGE_SHAPE
+
+
+@pytest.mark.parametrize(
+    "labels, received",
+    [
+        ([0, 1], r"shape \(2,\)"),
+        ([0, 1, 3], r"values in \[0, 3\]"),
+        ([-1, 0, 1], r"values in \[-1, 1\]"),
+        ([0.0, 1.0, 2.0], "dtype float64"),
+    ],
+)
+def test_wrong_labels_give_a_keras_worded_error(labels, received):
+    model = conditional_dcgan()
+    with pytest.raises(ValueError, match=r"3 integers in \[0, 3\)") as error:
+        model.generate(3, labels=labels)
+    assert "Received:" in str(error.value)
+    assert re.search(received, str(error.value))
+
+
+def test_networks_must_match_num_classes():
+    with pytest.raises(ValueError, match="must take 2 input"):
+        keras_dcgan.DCGAN(
+            keras_dcgan.build_generator(LATENT_DIM, IMAGE_SHAPE, filters=4),
+            keras_dcgan.build_discriminator(IMAGE_SHAPE, filters=4),
+            latent_dim=LATENT_DIM,
+            num_classes=CLASSES,
+        )
+    with pytest.raises(ValueError, match="num_classes"):
+        conditional_dcgan().__class__(
+            keras_dcgan.build_generator(
+                LATENT_DIM, IMAGE_SHAPE, filters=4, num_classes=0
+            ),
+            None,
+        )
+
+
+def test_image_grid_gives_each_row_a_class(tmp_path):
+    model = conditional_dcgan(ema_decay=0.9)
+    model.compile()
+    grid = keras_dcgan.callbacks.ImageGrid(tmp_path, rows=4, cols=2)
+    images, labels = labelled()
+    model.fit(images, labels, batch_size=8, verbose=0, callbacks=[grid])
+    rows = np.array([0, 0, 1, 1, 2, 2, 0, 0])
+    np.testing.assert_allclose(
+        grid.generate(),
+        model.generate_from_noise(grid.noise, labels=rows),
+        atol=1e-6,
+    )
+    assert (tmp_path / "epoch_001.png").exists()
+
+
+def test_recipe_builds_a_conditional_model():
+    model = recipes.get_recipe(
+        "dcgan-paper", image_size=16, filters=4, num_classes=CLASSES
+    ).build(channels=1, seed=0)
+    assert model.num_classes == CLASSES
+    assert len(model.generator.inputs) == len(model.discriminator.inputs) == 2
+
+
+RESUME = """
+import sys
+import keras, numpy as np
+from helpers import state_of
+model = keras.saving.load_model(sys.argv[1])
+data = np.load(sys.argv[2])
+model.fit(data["images"], data["labels"], batch_size=8, shuffle=False,
+          verbose=0)
+np.savez(sys.argv[3], **state_of(model))
+"""
+
+
+def test_save_and_resume_in_a_fresh_process_equal_straight_training(
+    tmp_path,
+):
+    from helpers import state_of
+
+    images, labels = labelled(32)
+    model = conditional_dcgan(seed=2, ema_decay=0.9)
+    model.compile()
+    model.save(tmp_path / "initial.keras")
+    model.fit(images[:16], labels[:16], batch_size=8, shuffle=False, verbose=0)
+    model.save(tmp_path / "half.keras")
+    np.savez(tmp_path / "data.npz", images=images[16:], labels=labels[16:])
+    run_python(
+        RESUME,
+        args=[
+            str(tmp_path / "half.keras"),
+            str(tmp_path / "data.npz"),
+            str(tmp_path / "resumed.npz"),
+        ],
+    )
+    resumed = dict(np.load(tmp_path / "resumed.npz"))
+    straight = keras.saving.load_model(tmp_path / "initial.keras")
+    straight.fit(images, labels, batch_size=8, shuffle=False, verbose=0)
+    expected = state_of(straight)
+    assert set(expected) == set(resumed)
+    for name, value in expected.items():
+        np.testing.assert_allclose(
+            resumed[name], value, atol=1e-6, err_msg=name
+        )
+
+
+@pytest.fixture(scope="module")
+def conditional_run(tmp_path_factory):
+    """`train --conditional --ema-decay` on a folder of two classes of PNGs."""
+    from PIL import Image
+    from test_cli import TINY, run_command
+
+    root = tmp_path_factory.mktemp("classes")
+    rng = np.random.default_rng(0)
+    for name, level in (("circles", 40), ("squares", 220)):
+        (root / "images" / name).mkdir(parents=True)
+        for i in range(8):
+            pixels = np.clip(rng.normal(level, 20, (16, 16, 3)), 0, 255)
+            Image.fromarray(pixels.astype("uint8")).save(
+                root / "images" / name / f"{i}.png"
+            )
+    run_dir = root / "run"
+    result = run_command(
+        ["train", "--dataset", "folder", "--data", str(root / "images")]
+        + ["--dry-run", "--conditional", "--ema-decay", "0.9", "--quiet"]
+        + TINY
+        + ["--output-dir", str(run_dir)]
+    )
+    assert result.returncode == 0, result.stderr
+    return run_dir
+
+
+def test_command_trains_a_conditional_model_with_an_average(conditional_run):
+    model = keras.saving.load_model(conditional_run / "model.keras")
+    assert model.num_classes == 2
+    assert model.class_names == ["circles", "squares"]
+    assert model.ema_decay == 0.9
+    assert int(keras.ops.convert_to_numpy(model.ema_updates)) == 2
+
+
+def test_sample_label_draws_one_class(conditional_run, tmp_path):
+    from PIL import Image
+
+    from keras_dcgan import cli
+
+    model = keras.saving.load_model(conditional_run / "model.keras")
+    for label in ("squares", "1", "SQUARES"):
+        code = cli.main(
+            ["sample", "--model", str(conditional_run / "model.keras")]
+            + ["--label", label, "--num-images", "3", "--seed", "4"]
+            + ["--output-dir", str(tmp_path / label)]
+        )
+        assert code == 0
+        written = np.stack(
+            [
+                np.asarray(Image.open(tmp_path / label / f"sample_{i:04d}.png"))
+                for i in range(3)
+            ]
+        )
+        expected = model.generate(3, seed=4, labels=[1, 1, 1])
+        expected = np.rint((expected + 1.0) * 127.5)
+        assert np.abs(written.astype(float) - expected).max() <= 1
+
+
+@pytest.mark.parametrize(
+    "label, message",
+    [
+        ("triangles", r"class name \(circles, squares\)"),
+        ("2", r"class index in \[0, 2\)"),
+    ],
+)
+def test_sample_label_mistakes_exit_2(conditional_run, label, message, capsys):
+    from keras_dcgan import cli
+
+    code = cli.main(
+        ["sample", "--model", str(conditional_run / "model.keras")]
+        + ["--label", label]
+    )
+    assert code == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_sample_label_needs_a_conditional_model(tmp_path, capsys):
+    from keras_dcgan import cli
+
+    model = tiny_dcgan()
+    model.save(tmp_path / "plain.keras")
+    code = cli.main(
+        ["sample", "--model", str(tmp_path / "plain.keras"), "--label", "0"]
+    )
+    assert code == 2
+    assert "--label needs a class-conditional model" in capsys.readouterr().err
