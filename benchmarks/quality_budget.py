@@ -1,0 +1,167 @@
+"""Sample quality at a fixed training budget: plain vs EMA generator.
+
+Trains the chapter's recipe (`d2l`: Adam lr 0.005, beta_1 0.5) on the
+60,000 Fashion-MNIST training images at 32x32x1 with batch 128 for a few
+epochs, once per seed, then scores the trained generator and its EMA
+average (`DCGAN(ema_decay=...)`) with the Fashion-MNIST evaluator: FD and
+KID of generated images against the 10,000 test images, beside the
+real-vs-real floor. With `--conditional` the model is class-conditional
+(`num_classes=10`) and the script also reports, per class, how often the
+evaluator's classifier assigns the images generated for that class to it.
+
+```
+KERAS_BACKEND=tensorflow python benchmarks/quality_budget.py \
+    --data fashion-mnist/ --seeds 0 1 --epochs 2 --json ema_tf.json
+```
+
+`--data` is a folder of the four idx `.gz` files (without it, the data
+come from tensorflow-datasets).
+"""
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import keras
+import numpy as np
+
+from keras_dcgan import datasets, evaluation, recipes
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="folder with the four idx .gz files")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--recipe", default="d2l")
+    parser.add_argument("--ema-decay", type=float, default=0.999)
+    parser.add_argument("--conditional", action="store_true")
+    parser.add_argument("--num-samples", type=int, default=2000)
+    parser.add_argument("--mixed-precision", action="store_true")
+    parser.add_argument(
+        "--train-images", type=int, help="use only the first N (a quick try)"
+    )
+    parser.add_argument("--save-dir", help="save each seed's model here")
+    parser.add_argument("--json", help="also write the results here")
+    return parser.parse_args()
+
+
+def load_split(split, data, with_labels):
+    dataset = datasets.load_fashion_mnist(
+        split=split,
+        image_size=32,
+        batch_size=10000,
+        path=data,
+        with_labels=True,
+        shuffle=False,
+    )
+    images, labels = zip(*dataset.as_numpy_iterator())
+    images, labels = np.concatenate(images), np.concatenate(labels)
+    return (images, labels) if with_labels else (images, None)
+
+
+def scores(model, test_images, extractor, classifier, args, seed, use_ema):
+    """FD, KID and, for a conditional model, per-class agreement."""
+    labels, conditioning = None, {}
+    if args.conditional:
+        labels = np.arange(args.num_samples) % 10
+        conditioning = {"labels": labels}
+    images = model.generate(
+        args.num_samples, seed=seed + 100, use_ema=use_ema, **conditioning
+    )
+    report = evaluation.quality_report(
+        images, test_images, extractor, num_samples=args.num_samples, seed=0
+    )
+    fd, kid = report["metrics"]["fid"], report["metrics"]["kid"]
+    result = {
+        "fd": fd["value"],
+        "fd_floor": fd["real_floor"],
+        "kid": kid["value"],
+        "kid_std": kid["std"],
+        "kid_floor": kid["real_floor"],
+    }
+    if labels is not None:
+        logits = classifier.predict(images, batch_size=500, verbose=0)
+        predicted = np.argmax(logits, axis=-1)
+        per_class = [
+            float(np.mean(predicted[labels == k] == k)) for k in range(10)
+        ]
+        result["agreement_per_class"] = per_class
+        result["agreement"] = float(np.mean(per_class))
+    return result
+
+
+def main():
+    args = parse_args()
+    backend = keras.backend.backend()
+    if args.mixed_precision:
+        keras.config.set_dtype_policy("mixed_bfloat16")
+    train_images, train_labels = load_split(
+        "train", args.data, args.conditional
+    )
+    if args.train_images:
+        train_images = train_images[: args.train_images]
+        if train_labels is not None:
+            train_labels = train_labels[: args.train_images]
+    test_images, _ = load_split("test", args.data, False)
+    classifier, extractor = evaluation.load_fashion_mnist_evaluator()
+    results = []
+    for seed in args.seeds:
+        recipe = recipes.get_recipe(
+            args.recipe,
+            image_size=32,
+            batch_size=args.batch_size,
+            epochs=args.epochs,
+            ema_decay=args.ema_decay,
+            **({"num_classes": 10} if args.conditional else {}),
+        )
+        model = recipe.build(channels=1, seed=seed)
+        start = time.perf_counter()
+        history = model.fit(
+            train_images,
+            train_labels,
+            batch_size=args.batch_size,
+            epochs=args.epochs,
+            verbose=2,
+        ).history
+        seconds = time.perf_counter() - start
+        if args.save_dir:
+            os.makedirs(args.save_dir, exist_ok=True)
+            model.save(os.path.join(args.save_dir, f"seed_{seed}.keras"))
+        row = {
+            "seed": seed,
+            "train_seconds": round(seconds, 1),
+            "last_logs": {k: float(v[-1]) for k, v in history.items()},
+        }
+        for name, use_ema in (("plain", False), ("ema", True)):
+            row[name] = scores(
+                model, test_images, extractor, classifier, args, seed, use_ema
+            )
+        results.append(row)
+        print(json.dumps(row), flush=True)
+    summary = {
+        "backend": backend,
+        "machine": platform.processor() or platform.machine(),
+        "args": vars(args),
+        "runs": results,
+    }
+    for name in ("plain", "ema"):
+        for metric in ("fd", "kid", "agreement"):
+            values = [r[name][metric] for r in results if metric in r[name]]
+            if values:
+                summary[f"{name}_{metric}_mean"] = float(np.mean(values))
+    if "plain_fd_mean" in summary:
+        summary["ema_fd_change"] = (
+            summary["ema_fd_mean"] / summary["plain_fd_mean"] - 1.0
+        )
+    print(json.dumps({k: v for k, v in summary.items() if k != "runs"}))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(summary, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
