@@ -51,6 +51,22 @@ def test_fashion_mnist_example_per_class_dry_run(tmp_path, capsys):
     assert (tmp_path / "samples_by_category.png").exists()
 
 
+def test_fashion_mnist_example_conditional_dry_run(tmp_path, capsys):
+    example = load_example("fashion_mnist.py")
+    example.main(["--dry-run", "--conditional", f"--output-dir={tmp_path}"])
+    assert "One conditional GAN asked for each category" in (
+        capsys.readouterr().out
+    )
+    report = json.loads((tmp_path / "report.json").read_text())
+    categories = report["categories"]
+    assert sorted(c["index"] for c in categories) == list(range(10))
+    # Each row: the images asked for one category, the share assigned to it.
+    assert all(c["num_generated"] == 20 for c in categories)
+    assert all(0.0 <= c["share"] <= 1.0 for c in categories)
+    with Image.open(tmp_path / "samples_by_category.png") as image:
+        assert image.size[1] > 10 * 20
+
+
 def test_fashion_mnist_example_full_budget_flag():
     example = load_example("fashion_mnist.py")
     args = example.parse_args(["--full"])
