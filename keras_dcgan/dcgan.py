@@ -259,6 +259,16 @@ class DCGAN(GANTrainer, keras.Model):
             **config,
         )
 
+    def fit(self, x=None, y=None, *args, **kwargs):
+        # Before any step is traced, so that a wrong batch gives the same
+        # `ValueError` on every backend: traced inside a TensorFlow graph it
+        # would be an `InvalidArgumentError`, and on JAX the weights, which
+        # `fit()` hands to the step, would be lost with the failed trace.
+        batch = _first_batch(x, y, kwargs.get("batch_size") or 32)
+        if batch is not None:
+            self._real_batch(batch)
+        return super().fit(x, y, *args, **kwargs)
+
     @property
     def metrics(self):
         return [
@@ -650,3 +660,15 @@ def _frozen_copy(network, name):
     copy.trainable = False
     copy.name = name
     return copy
+
+
+def _first_batch(x, y, batch_size):
+    """The first batch of `fit()`'s data as NumPy, or `None` if unknown."""
+    if isinstance(x, keras.utils.PyDataset):
+        return x[0] if x.num_batches else None
+    if hasattr(x, "as_numpy_iterator") and hasattr(x, "take"):  # tf.data
+        return next(iter(x.take(1).as_numpy_iterator()), None)
+    if hasattr(x, "shape") and len(x.shape):
+        x = ops.convert_to_numpy(x[:batch_size])
+        return x if y is None else (x, ops.convert_to_numpy(y[:batch_size]))
+    return None

@@ -277,12 +277,19 @@ def test_mixed_float16_wraps_each_optimizer_in_loss_scaling():
         (fake_images(4, (16, 16)), r"\(4, 16, 16\)"),
     ],
 )
-def test_wrong_image_shape_fails_at_first_step(images, received):
+def test_wrong_image_shape_fails_at_first_step(images, received, tmp_path):
     model = tiny_dcgan()
     model.compile()
+    before = [keras.ops.convert_to_numpy(v) for v in model.weights]
     with pytest.raises(ValueError, match=r"\(batch, 16, 16, 3\)") as info:
         model.fit(images, batch_size=4, epochs=1, verbose=0)
     assert info.match("Received: images.shape=" + received)
+    # The mistake costs nothing: the weights are intact and still save.
+    for value, expected in zip(model.weights, before):
+        np.testing.assert_array_equal(
+            keras.ops.convert_to_numpy(value), expected
+        )
+    model.save(tmp_path / "model.keras")
 
 
 def test_wrong_image_shape_without_static_shape_fails_the_same():

@@ -6,34 +6,12 @@ global batch's mean loss. Metrics need no gathering: each replica's mean
 over an equal share of the batch is averaged by `fit()`, and the metric
 variables are summed across replicas when read.
 
-A `tf.data.Dataset` whose images have no static shape is checked on its
-first batch before `fit()` starts: the step is traced with the static
-shape, so a wrong image shape would otherwise fail inside the graph with
-TensorFlow's `InvalidArgumentError` rather than the `ValueError` the other
-backends raise.
 """
 
 import tensorflow as tf
 
 
 class GANTrainer:
-    def fit(self, x=None, *args, **kwargs):
-        self._check_dataset_shape(x)
-        return super().fit(x, *args, **kwargs)
-
-    def _check_dataset_shape(self, data):
-        if not isinstance(data, tf.data.Dataset):
-            return
-        spec = data.element_spec
-        if isinstance(spec, (tuple, list)) and spec:
-            spec = spec[0]
-        if not isinstance(spec, tf.TensorSpec) or (
-            spec.shape.rank is not None and spec.shape[1:].is_fully_defined()
-        ):
-            return
-        for batch in data.take(1):
-            self._real_images(batch)  # Raises the shared ValueError.
-
     def train_step(self, data):
         return _reducible(self._gan_train_step(data))
 
