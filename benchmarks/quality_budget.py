@@ -21,13 +21,12 @@ come from tensorflow-datasets).
 import argparse
 import json
 import os
-import platform
 import time
 
 import keras
 import numpy as np
 
-from keras_dcgan import datasets, evaluation, recipes
+from keras_dcgan import callbacks, datasets, evaluation, recipes
 
 
 def parse_args():
@@ -144,7 +143,8 @@ def main():
         print(json.dumps(row), flush=True)
     summary = {
         "backend": backend,
-        "machine": platform.processor() or platform.machine(),
+        "device": callbacks.device_name(),
+        "cpu_count": os.cpu_count(),
         "args": vars(args),
         "runs": results,
     }
