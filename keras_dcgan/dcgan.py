@@ -535,26 +535,7 @@ class DCGAN(GANTrainer, keras.Model):
                 f"A conditional DCGAN (num_classes={self.num_classes}) needs "
                 "`labels`, one class per image. Received: labels=None"
             )
-        array = np.asarray(labels)
-        if (
-            array.shape != (num_images,)
-            or not np.issubdtype(array.dtype, np.integer)
-            or (
-                array.size
-                and (array.min() < 0 or array.max() >= self.num_classes)
-            )
-        ):
-            raise ValueError(
-                f"`labels` must be {num_images} integers in "
-                f"[0, {self.num_classes}), one per image. Received: "
-                f"labels with shape {array.shape}, dtype {array.dtype}"
-                + (
-                    f" and values in [{array.min()}, {array.max()}]"
-                    if array.size and np.issubdtype(array.dtype, np.number)
-                    else ""
-                )
-            )
-        return array.astype("int32")
+        return validation.check_labels(labels, self.num_classes, num_images)
 
     @classmethod
     def from_preset(cls, preset, file_hash=None, compile=True):

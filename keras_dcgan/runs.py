@@ -519,19 +519,7 @@ def _check_labels(labels, num_classes, num_images):
             f"A class-conditional recipe (num_classes={num_classes}) needs "
             "`labels`, one class per image. Received: labels=None"
         )
-    labels = np.asarray(labels)
-    if (
-        labels.shape != (num_images,)
-        or not np.issubdtype(labels.dtype, np.integer)
-        or labels.min() < 0
-        or labels.max() >= num_classes
-    ):
-        raise ValueError(
-            f"`labels` must be {num_images} integers in [0, {num_classes}), "
-            f"one per image. Received: labels with shape {labels.shape} and "
-            f"dtype {labels.dtype}"
-        )
-    return labels
+    return validation.check_labels(labels, num_classes, num_images)
 
 
 def _selection_config(select_best, select_every, select_extractor):

@@ -50,6 +50,31 @@ def open_unit_interval(name, value):
     return float(value)
 
 
+def check_labels(labels, num_classes, num_images):
+    """Returns class `labels` as an int32 array, or raises.
+
+    They must be `num_images` integers in `[0, num_classes)`.
+    """
+    array = np.asarray(labels)
+    numeric = array.size and np.issubdtype(array.dtype, np.number)
+    if (
+        array.shape != (num_images,)
+        or not np.issubdtype(array.dtype, np.integer)
+        or (numeric and (array.min() < 0 or array.max() >= num_classes))
+    ):
+        raise ValueError(
+            f"`labels` must be {num_images} integers in [0, {num_classes}), "
+            f"one per image. Received: labels with shape {array.shape}, "
+            f"dtype {array.dtype}"
+            + (
+                f" and values in [{array.min()}, {array.max()}]"
+                if numeric
+                else ""
+            )
+        )
+    return array.astype("int32")
+
+
 def one_of(name, value, choices):
     """Returns `value`, or raises if it is not one of `choices`."""
     if value not in choices:

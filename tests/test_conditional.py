@@ -310,3 +310,50 @@ def test_sample_label_needs_a_conditional_model(tmp_path, capsys):
     )
     assert code == 2
     assert "--label needs a class-conditional model" in capsys.readouterr().err
+
+
+def test_train_run_resumes_a_conditional_run_exactly(tmp_path):
+    from helpers import weights_of
+
+    from keras_dcgan import runs
+
+    recipe = recipes.get_recipe(
+        "d2l",
+        image_size=16,
+        filters=4,
+        latent_dim=LATENT_DIM,
+        batch_size=8,
+        epochs=2,
+        num_classes=CLASSES,
+        ema_decay=0.9,
+    )
+    images, labels = labelled(24)
+    quiet = dict(verbose=0, print_fn=lambda *a: None, tensorboard=False)
+    straight = runs.train_run(
+        tmp_path / "straight", images, recipe, labels=labels, **quiet
+    )
+    runs.train_run(
+        tmp_path / "cut",
+        images,
+        recipe.replace(epochs=1),
+        labels=labels,
+        **quiet,
+    )
+    resumed = runs.train_run(
+        tmp_path / "cut",
+        images,
+        recipe,
+        labels=labels,
+        resume=True,
+        **quiet,
+    )
+    for value, expected in zip(
+        weights_of(resumed["model"]), weights_of(straight["model"])
+    ):
+        np.testing.assert_allclose(value, expected, atol=1e-6)
+    with pytest.raises(ValueError, match="needs `labels`"):
+        runs.train_run(tmp_path / "unlabelled", images, recipe, **quiet)
+    with pytest.raises(ValueError, match=r"24 integers in \[0, 3\)"):
+        runs.train_run(
+            tmp_path / "wrong", images, recipe, labels=labels + 1, **quiet
+        )
