@@ -38,8 +38,10 @@ class Recipe:
             0.
         gamma_stddev: float. See `gamma_mean`.
         ema_decay: float in (0, 1) or None. Keep an exponential moving
-            average of the generator with this decay (see `DCGAN`).
-            Defaults to `None`.
+            average of the generator with this decay (see `DCGAN`); it
+            changes what is sampled, not how the networks train. Defaults
+            to `0.999` in every recipe (27% lower FD after 2 epochs of
+            Fashion-MNIST, see docs/quality.md); `None` keeps none.
         num_classes: int or None. Train a class-conditional model with this
             many classes (see `DCGAN`). Defaults to `None`.
 
@@ -65,7 +67,7 @@ class Recipe:
     init_stddev: float = 0.02
     gamma_mean: float = 1.0
     gamma_stddev: float = 0.0
-    ema_decay: float = None
+    ema_decay: float = 0.999
     num_classes: int = None
 
     def __post_init__(self):

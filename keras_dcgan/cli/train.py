@@ -79,12 +79,18 @@ def add_parser(subparsers):
     train.add_argument("--image-size", type=positive_int)
     train.add_argument("--latent-dim", type=positive_int)
     train.add_argument("--filters", type=positive_int)
-    train.add_argument(
+    ema = train.add_mutually_exclusive_group()
+    ema.add_argument(
         "--ema-decay",
         type=float,
         metavar="D",
-        help="keep an exponential moving average of the generator with this "
-        "decay (such as 0.999); samples and grids use it",
+        help="the decay of the generator's exponential moving average, which "
+        "samples and grids use (default: 0.999)",
+    )
+    ema.add_argument(
+        "--no-ema",
+        action="store_true",
+        help="keep no moving average of the generator",
     )
     train.add_argument(
         "--conditional",
@@ -341,7 +347,12 @@ def run(args):
         recipe = recipes.Recipe(
             source=recipes.RECIPES[recipe_name].source,
             epochs=record["epochs"],
-            **{f: v for f, v in saved.items() if f in fields},
+            **{
+                # Runs recorded before these fields existed had neither.
+                "ema_decay": None,
+                "num_classes": None,
+                **{f: v for f, v in saved.items() if f in fields},
+            },
         )
     else:
         recipe = recipes.get_recipe(recipe_name)
@@ -358,10 +369,11 @@ def run(args):
         filters=args.filters,
         ema_decay=args.ema_decay,
     )
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.no_ema:
+        overrides["ema_decay"] = None
     try:
-        recipe = recipe.replace(
-            **{k: v for k, v in overrides.items() if v is not None}
-        )
+        recipe = recipe.replace(**overrides)
     except ValueError as error:
         raise UsageError(str(error)) from None
     seed = args.seed if args.seed is not None else saved.get("seed", 0)
