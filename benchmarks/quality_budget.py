@@ -7,7 +7,11 @@ average (`DCGAN(ema_decay=...)`) with the Fashion-MNIST evaluator: FD and
 KID of generated images against the 10,000 test images, beside the
 real-vs-real floor. With `--conditional` the model is class-conditional
 (`num_classes=10`) and the script also reports, per class, how often the
-evaluator's classifier assigns the images generated for that class to it.
+evaluator's classifier assigns the images generated for that class to it;
+`--discriminator label-channels` swaps the package's projection
+discriminator for the older design that feeds the label to the
+discriminator as one-hot image channels (Mirza and Osindero, 2014), to
+compare the two.
 
 ```
 KERAS_BACKEND=tensorflow python benchmarks/quality_budget.py \
@@ -26,7 +30,7 @@ import time
 import keras
 import numpy as np
 
-from keras_dcgan import callbacks, datasets, evaluation, recipes
+from keras_dcgan import DCGAN, callbacks, datasets, evaluation, recipes
 
 
 def parse_args():
@@ -38,6 +42,12 @@ def parse_args():
     parser.add_argument("--recipe", default="d2l")
     parser.add_argument("--ema-decay", type=float, default=0.999)
     parser.add_argument("--conditional", action="store_true")
+    parser.add_argument(
+        "--discriminator",
+        choices=("projection", "label-channels"),
+        default="projection",
+        help="with --conditional: how the discriminator sees the label",
+    )
     parser.add_argument("--num-samples", type=int, default=2000)
     parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument(
@@ -93,6 +103,41 @@ def scores(model, test_images, extractor, classifier, args, seed, use_ema):
     return result
 
 
+def build_with_label_channels(recipe, seed):
+    """The recipe's conditional DCGAN, its discriminator seeing the label as
+    one-hot image channels concatenated to the image."""
+    keras.utils.set_random_seed(seed)
+    generator, _ = recipe.build_networks(channels=1)
+    classes, size = recipe.num_classes, recipe.image_size
+    base = recipes.get_recipe(
+        recipe.name, image_size=size, filters=recipe.filters
+    ).build_networks(channels=1 + classes)[1]
+    images = keras.Input((size, size, 1))
+    labels = keras.Input((), dtype="int32")
+    one_hot = keras.layers.Embedding(
+        classes,
+        classes,
+        embeddings_initializer=keras.initializers.Identity(),
+        trainable=False,
+    )(labels)
+    maps = keras.layers.UpSampling2D(size)(
+        keras.layers.Reshape((1, 1, classes))(one_hot)
+    )
+    logits = base(keras.layers.Concatenate()([images, maps]))
+    discriminator = keras.Model([images, labels], logits)
+    model = DCGAN(
+        generator,
+        discriminator,
+        latent_dim=recipe.latent_dim,
+        seed=seed,
+        ema_decay=recipe.ema_decay,
+        num_classes=classes,
+    )
+    d_optimizer, g_optimizer = recipe.optimizers()
+    model.compile(d_optimizer=d_optimizer, g_optimizer=g_optimizer)
+    return model
+
+
 def main():
     args = parse_args()
     backend = keras.backend.backend()
@@ -117,7 +162,10 @@ def main():
             ema_decay=args.ema_decay,
             **({"num_classes": 10} if args.conditional else {}),
         )
-        model = recipe.build(channels=1, seed=seed)
+        if args.discriminator == "label-channels":
+            model = build_with_label_channels(recipe, seed)
+        else:
+            model = recipe.build(channels=1, seed=seed)
         start = time.perf_counter()
         history = model.fit(
             train_images,
