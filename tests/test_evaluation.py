@@ -229,6 +229,29 @@ def test_quality_report_has_the_real_floor_and_counts(extractor):
     assert "memorisation" in text
 
 
+def test_format_report_keeps_wide_kid_columns_apart():
+    metrics = {
+        name: {"value": 0.5, "real_floor": 0.9}
+        for name in evaluation.METRIC_NAMES
+    }
+    metrics["kid"] = {
+        "value": 0.0030,
+        "std": 0.0004,
+        "real_floor": -0.0001,
+        "real_floor_std": 0.0002,
+    }
+    text = evaluation.format_report(
+        {
+            "num_real": 5000,
+            "num_fake": 1000,
+            "num_floor": 1000,
+            "metrics": metrics,
+        }
+    )
+    row = next(line for line in text.splitlines() if line.startswith("KID"))
+    assert row.split()[1:3] == ["0.0030±0.0004", "-0.0001±0.0002"]
+
+
 def test_split_real_needs_enough_images():
     with pytest.raises(ValueError, match="Received: 11 real images"):
         evaluation.split_real(np.zeros((11, 2)), 10)

@@ -208,7 +208,7 @@ def format_report(report):
     lines = [
         f"Features: {report.get('extractor', '?')} "
         f"({report.get('num_features', '?')} numbers per image)",
-        f"{'metric':<11}{'generated':>12}{'real-vs-real':>14}  samples",
+        f"{'metric':<11}{'generated':>15}{'real-vs-real':>16}  samples",
     ]
     for name in METRIC_NAMES:
         entry = report["metrics"][name]
@@ -226,7 +226,7 @@ def format_report(report):
         direction = "lower" if _LOWER_IS_BETTER.get(name) else "higher"
         lines.append(
             f"{name.upper() if name in ('fid', 'kid') else name:<11}"
-            f"{value:>12}{floor_text:>14}  {m} generated vs {n} real; "
+            f"{value:>15}{floor_text:>16}  {m} generated vs {n} real; "
             f"floor {report['num_floor']} real vs the same {n} "
             f"({direction} is better)"
         )
