@@ -150,11 +150,14 @@ class BestKIDCheckpoint(keras.callbacks.Callback):
         fake = features.extract_features(self.extractor, images)
         if not np.all(np.isfinite(fake)):
             return nan
+        # Subsets of half the smaller set (at most 1,000), so that they
+        # differ and their spread is a standard deviation worth reporting.
+        smaller = min(len(self.real_features), len(fake))
         return metrics.kernel_distance(
             self.real_features,
             fake,
             num_subsets=self.kid_subsets,
-            subset_size=min(1000, self.num_samples),
+            subset_size=max(2, min(1000, smaller // 2)),
             seed=self.seed,
         )
 
