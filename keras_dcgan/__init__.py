@@ -5,7 +5,13 @@ import importlib
 # The `keras-dcgan` command keeps TensorFlow's C++ start-up lines off the
 # screen; this has to happen before Keras imports TensorFlow.
 import keras_dcgan.cli.startup  # noqa: F401
-from keras_dcgan import callbacks, checkpoints, images, presets, recipes
+from keras_dcgan import (
+    callbacks,
+    checkpoints,
+    images,
+    presets,  # noqa: F401  (deprecated names, kept)
+    recipes,
+)
 from keras_dcgan.dcgan import DCGAN
 from keras_dcgan.layers import DBlock, GBlock
 from keras_dcgan.networks import build_discriminator, build_generator

@@ -25,6 +25,24 @@ def tiny_dcgan(latent_dim=LATENT_DIM, image_shape=IMAGE_SHAPE, seed=0, **kw):
     )
 
 
+def tiny_recipe(**overrides):
+    """The chapter's recipe at the tiny test size, for `train_run`."""
+    args = dict(
+        image_size=IMAGE_SHAPE[0],
+        filters=4,
+        latent_dim=LATENT_DIM,
+        batch_size=4,
+        epochs=2,
+    )
+    return keras_dcgan.recipes.get_recipe("d2l", **{**args, **overrides})
+
+
+def random_pixels(n, image_shape=IMAGE_SHAPE, seed=0):
+    """`n` random `uint8` images, as a loader's pixels."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (n,) + tuple(image_shape), dtype=np.uint8)
+
+
 def fake_images(n, image_shape=IMAGE_SHAPE, seed=0):
     rng = np.random.default_rng(seed)
     return rng.uniform(-1, 1, (n,) + tuple(image_shape)).astype("float32")

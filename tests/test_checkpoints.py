@@ -8,28 +8,26 @@ import time
 import keras
 import numpy as np
 import pytest
-from helpers import IMAGE_SHAPE, LATENT_DIM, state_of
+from helpers import (
+    IMAGE_SHAPE,
+    LATENT_DIM,
+    random_pixels,
+    state_of,
+    tiny_recipe,
+)
 
-from keras_dcgan import checkpoints, recipes, runs
+from keras_dcgan import checkpoints, runs
 
 EPOCHS = 3
 BATCH = 4
 
 
 def tiny_preset(**overrides):
-    args = dict(
-        image_size=IMAGE_SHAPE[0],
-        filters=4,
-        latent_dim=LATENT_DIM,
-        batch_size=BATCH,
-        epochs=EPOCHS,
-    )
-    return recipes.get_recipe("d2l", **{**args, **overrides})
+    return tiny_recipe(**{"epochs": EPOCHS, **overrides})
 
 
 def pixels(n=6 * BATCH):
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, (n,) + IMAGE_SHAPE, dtype=np.uint8)
+    return random_pixels(n)
 
 
 def ordered_state(model):

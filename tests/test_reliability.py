@@ -19,10 +19,15 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from helpers import IMAGE_SHAPE, LATENT_DIM, fake_images, tiny_dcgan
+from helpers import (
+    fake_images,
+    random_pixels,
+    tiny_dcgan,
+    tiny_recipe,
+)
 from PIL import Image
 
-from keras_dcgan import callbacks, checkpoints, cli, recipes, runs, validation
+from keras_dcgan import callbacks, checkpoints, cli, runs, validation
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 4
@@ -35,19 +40,11 @@ def fresh_warnings(monkeypatch):
 
 
 def tiny_preset(epochs=2):
-    return recipes.get_recipe(
-        "d2l",
-        image_size=IMAGE_SHAPE[0],
-        filters=4,
-        latent_dim=LATENT_DIM,
-        batch_size=BATCH,
-        epochs=epochs,
-    )
+    return tiny_recipe(epochs=epochs)
 
 
 def pixels(n=3 * BATCH):
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, (n,) + IMAGE_SHAPE, dtype=np.uint8)
+    return random_pixels(n)
 
 
 def run(directory, images=None, **kwargs):
@@ -119,7 +116,9 @@ def test_bad_image_files_are_skipped_with_one_warning(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         dataset = load_folder(tmp_path)
-    skipped = [w for w in caught if w.category is validation.SkippedImageWarning]
+    skipped = [
+        w for w in caught if w.category is validation.SkippedImageWarning
+    ]
     assert len(skipped) == 1
     assert f"Skipped {bad} " in str(skipped[0].message)
     assert [os.path.basename(p) for p in dataset.file_paths] == ["ok.png"]
@@ -131,7 +130,9 @@ def test_image_far_above_the_pixel_limit_is_never_decoded(tmp_path):
     # Pillow's real limit: the header alone names the bomb.
     (tmp_path / "bomb.png").write_bytes(png_claiming(100_000, 100_000))
     Image.new("RGB", (8, 8)).save(tmp_path / "ok.png")
-    with pytest.warns(validation.SkippedImageWarning, match="DecompressionBomb"):
+    with pytest.warns(
+        validation.SkippedImageWarning, match="DecompressionBomb"
+    ):
         dataset = load_folder(tmp_path)
     assert len(dataset.file_paths) == 1
 
@@ -147,7 +148,9 @@ def test_bad_images_can_fail_instead_of_being_skipped(tmp_path, capsys):
     write_bad_files(tmp_path / "images")
     Image.new("RGB", (8, 8)).save(tmp_path / "images" / "ok.png")
     with warnings.catch_warnings():
-        warnings.filterwarnings("error", category=validation.SkippedImageWarning)
+        warnings.filterwarnings(
+            "error", category=validation.SkippedImageWarning
+        )
         with pytest.raises(validation.SkippedImageWarning, match="Skipped 4"):
             load_folder(tmp_path / "images")
     args = ["train", "--dataset", "folder", "--data", str(tmp_path / "images")]
@@ -346,7 +349,9 @@ def test_generator_collapse_is_detected_from_sample_diversity():
     first = model.generator.trainable_variables[0]
     first.assign(np.zeros(first.shape, "float32"))
     health = callbacks.TrainingHealth(patience=2)
-    with pytest.warns(callbacks.TrainingHealthWarning, match="collapsed") as rec:
+    with pytest.warns(
+        callbacks.TrainingHealthWarning, match="collapsed"
+    ) as rec:
         model.fit(
             fake_images(16),
             batch_size=8,

@@ -11,9 +11,16 @@ import sys
 import keras
 import numpy as np
 import pytest
-from helpers import IMAGE_SHAPE, LATENT_DIM, tiny_dcgan, weights_of
+from helpers import (
+    IMAGE_SHAPE,
+    LATENT_DIM,
+    random_pixels,
+    tiny_dcgan,
+    tiny_recipe,
+    weights_of,
+)
 
-from keras_dcgan import checkpoints, cli, recipes, run_report, runs
+from keras_dcgan import checkpoints, cli, run_report, runs
 from keras_dcgan.evaluation import callback as best_checkpoint
 from keras_dcgan.evaluation.callback import BestKIDCheckpoint
 
@@ -21,20 +28,8 @@ BATCH = 4
 TINY = ["--image-size", "16", "--filters", "4", "--latent-dim", "8"]
 
 
-def tiny_recipe(epochs=3):
-    return recipes.get_recipe(
-        "d2l",
-        image_size=IMAGE_SHAPE[0],
-        filters=4,
-        latent_dim=LATENT_DIM,
-        batch_size=BATCH,
-        epochs=epochs,
-    )
-
-
 def pixels(n=4 * BATCH):
-    rng = np.random.default_rng(0)
-    return rng.integers(0, 256, (n,) + IMAGE_SHAPE, dtype=np.uint8)
+    return random_pixels(n)
 
 
 def run(directory, epochs=3, **kwargs):
@@ -42,7 +37,7 @@ def run(directory, epochs=3, **kwargs):
     return runs.train_run(
         directory,
         pixels(),
-        tiny_recipe(epochs),
+        tiny_recipe(epochs=epochs),
         seed=0,
         verbose=0,
         print_fn=lambda line: None,

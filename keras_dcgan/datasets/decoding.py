@@ -15,9 +15,9 @@ import warnings
 import numpy as np
 from PIL import Image, ImageColor
 
+from keras_dcgan.datasets.sources import labels_from_names, no_images_error
 from keras_dcgan.files import atomic_replace, atomic_write
 from keras_dcgan.validation import SkippedImageWarning, positive_int
-from keras_dcgan.datasets.sources import labels_from_names, no_images_error
 
 _CACHE_FORMAT = 1
 

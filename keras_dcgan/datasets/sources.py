@@ -200,7 +200,6 @@ def no_images_error(source, readable):
     )
 
 
-
 def safe_extract(zip_path, dest):
     """Extracts `zip_path` to the new folder `dest`, atomically.
 
