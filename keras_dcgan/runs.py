@@ -36,6 +36,7 @@ from keras_dcgan.checkpoints import CHECKPOINT_FILE, GRID_NOISE_FILE
 from keras_dcgan.dcgan import DCGAN
 from keras_dcgan.evaluation import callback as best_checkpoint
 from keras_dcgan.files import write_bytes_atomic
+from keras_dcgan.in_memory import EpochShuffledImages, SetEpoch
 from keras_dcgan.noise import fixed_noise
 
 MODEL_FILE = "model.keras"
@@ -60,111 +61,6 @@ ARCHITECTURE_FIELDS = (
     "ema_decay",
     "num_classes",
 )
-
-
-class EpochShuffledImages(keras.utils.PyDataset):
-    """Images (and labels) in batches whose order depends only on
-    `(seed, epoch)`.
-
-    Every epoch visits all images in a new order, the permutation drawn by
-    `numpy.random.default_rng([seed, epoch])`. Because the order does not
-    depend on how many epochs this object has already served, a run resumed
-    at epoch `k` sees exactly the batches an uninterrupted run sees at
-    epoch `k`. Call `set_epoch(epoch)` before each epoch (as PyTorch's
-    `DistributedSampler.set_epoch`); `train_run()` does it with a callback.
-
-    Works with `fit()` on every backend, without TensorFlow.
-
-    Args:
-        images: array `(num_images, height, width, channels)`, either
-            `uint8` pixels (scaled to [-1, 1] per batch) or floats already
-            in [-1, 1].
-        batch_size: int. Images per batch; the last batch may be smaller.
-        seed: int. Seed of the shuffles. Defaults to `0`.
-        shuffle: bool. Whether to shuffle. Defaults to `True`.
-        labels: optional int array `(num_images,)`; batches are then
-            `(images, labels)`, for a class-conditional model.
-
-    Example:
-
-    ```python
-    data = keras_dcgan.runs.EpochShuffledImages(pixels, 256, seed=0)
-    data.set_epoch(3)
-    first_batch = data[0]  # float32 in [-1, 1]
-    ```
-    """
-
-    def __init__(self, images, batch_size, seed=0, shuffle=True, labels=None):
-        super().__init__(workers=1, use_multiprocessing=False)
-        images = np.asarray(images)
-        if images.ndim != 4 or len(images) == 0:
-            raise ValueError(
-                "`images` must be a non-empty array (num_images, height, "
-                f"width, channels). Received: images.shape={images.shape}"
-            )
-        if labels is not None:
-            labels = np.asarray(labels)
-            if labels.shape != (len(images),):
-                raise ValueError(
-                    "`labels` must hold one label per image. Expected: "
-                    f"shape ({len(images)},). Received: labels.shape="
-                    f"{labels.shape}"
-                )
-            labels = labels.astype("int32")
-        self.images = images
-        self.labels = labels
-        self.batch_size = validation.positive_int("batch_size", batch_size)
-        self.seed = int(seed)
-        self.shuffle = bool(shuffle)
-        self.epoch = 0
-        self._order = None
-
-    def set_epoch(self, epoch):
-        """Selects the order of epoch `epoch` (0-based)."""
-        self.epoch = int(epoch)
-        self._order = None
-
-    def order(self):
-        """The permutation of the image indices for the current epoch."""
-        if self._order is None:
-            if self.shuffle:
-                rng = np.random.default_rng([self.seed, self.epoch])
-                self._order = rng.permutation(len(self.images))
-            else:
-                self._order = np.arange(len(self.images))
-        return self._order
-
-    @property
-    def num_batches(self):
-        return -(-len(self.images) // self.batch_size)
-
-    def __len__(self):
-        return self.num_batches
-
-    def __getitem__(self, index):
-        if not 0 <= index < self.num_batches:
-            raise IndexError(
-                f"Batch index out of range [0, {self.num_batches}). "
-                f"Received: index={index}"
-            )
-        start = index * self.batch_size
-        indices = self.order()[start : start + self.batch_size]
-        batch = self.images[indices]
-        if batch.dtype == np.uint8:
-            batch = batch.astype("float32") * (1.0 / 127.5) - 1.0
-        batch = batch.astype("float32")
-        if self.labels is None:
-            return batch
-        return batch, self.labels[indices]
-
-
-class _SetEpoch(keras.callbacks.Callback):
-    def __init__(self, data):
-        super().__init__()
-        self.data = data
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.data.set_epoch(epoch)
 
 
 def _write_history_csv(path, history):
@@ -351,7 +247,10 @@ def train_run(
     images = validation.check_images(images)
     keep = validation.positive_int("keep", keep)
     selection = _selection_config(select_best, select_every, select_extractor)
-    labels = _check_labels(labels, preset.num_classes, len(images))
+    # An unconditional recipe ignores labels.
+    if preset.num_classes is None:
+        labels = None
+    labels = validation.check_labels(labels, preset.num_classes, len(images))
     guard = callbacks_lib.StopOnNonFinite(on_nan, checkpoint_dir=directory)
     validation.check_writable(directory)
     channels = channels or images.shape[-1]
@@ -453,7 +352,7 @@ def train_run(
         len(images), every_epoch=summary_every_epoch, print_fn=print_fn
     )
     all_callbacks = [
-        _SetEpoch(data),
+        SetEpoch(data),
         # First: its "kid" is in the logs the others write, and it records
         # an epoch's evaluation once the epoch's checkpoint is committed
         # (at the next epoch's start or the end), before the report.
@@ -508,18 +407,6 @@ def train_run(
         "csv": csv_path,
         "best": _best_result(directory) if select_best else None,
     }
-
-
-def _check_labels(labels, num_classes, num_images):
-    """The labels a conditional recipe trains on, checked (else `None`)."""
-    if num_classes is None:
-        return None
-    if labels is None:
-        raise ValueError(
-            f"A class-conditional recipe (num_classes={num_classes}) needs "
-            "`labels`, one class per image. Received: labels=None"
-        )
-    return validation.check_labels(labels, num_classes, num_images)
 
 
 def _selection_config(select_best, select_every, select_extractor):

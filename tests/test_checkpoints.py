@@ -16,7 +16,7 @@ from helpers import (
     tiny_recipe,
 )
 
-from keras_dcgan import checkpoints, runs
+from keras_dcgan import checkpoints, datasets, runs
 
 EPOCHS = 3
 BATCH = 4
@@ -54,8 +54,8 @@ def run(directory, **kwargs):
 
 def test_epoch_order_depends_only_on_seed_and_epoch():
     images = pixels(10)
-    a = runs.EpochShuffledImages(images, 4, seed=1)
-    b = runs.EpochShuffledImages(images, 4, seed=1)
+    a = datasets.EpochShuffledImages(images, 4, seed=1)
+    b = datasets.EpochShuffledImages(images, 4, seed=1)
     for epoch in (0, 1, 2):
         a.set_epoch(epoch)
     b.set_epoch(2)
@@ -70,7 +70,7 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
         batch, images[a.order()[:4]] / 127.5 - 1.0, atol=1e-6
     )
     with pytest.raises(ValueError, match=r"Received: images.shape=\(0,"):
-        runs.EpochShuffledImages(images[:0], 4)
+        datasets.EpochShuffledImages(images[:0], 4)
 
 
 def test_run_writes_checkpoint_and_outputs(tmp_path):

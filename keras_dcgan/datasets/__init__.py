@@ -15,6 +15,10 @@ backends. The pipeline is the same for all of them:
    converted to `float32` in [-1, 1] and prefetched
    (`keras_dcgan.datasets.pipeline`).
 
+`EpochShuffledImages` serves in-memory images without TensorFlow, in an
+order that depends only on `(seed, epoch)`, so a resumed run sees the same
+batches (`keras_dcgan.in_memory`).
+
 Unlike the TensorFlow code of the d2l chapter, the cache sits before the
 shuffle and the batching, so batch composition changes every epoch.
 """
@@ -33,8 +37,10 @@ from keras_dcgan.datasets.pokemon import (
     load_pokemon,
 )
 from keras_dcgan.datasets.sources import IMAGE_EXTENSIONS
+from keras_dcgan.in_memory import EpochShuffledImages
 
 __all__ = [
+    "EpochShuffledImages",
     "FASHION_MNIST_CLASS_NAMES",
     "FASHION_MNIST_FILES",
     "IMAGE_EXTENSIONS",
