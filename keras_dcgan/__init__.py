@@ -34,7 +34,7 @@ __all__ = [
 
 def __getattr__(name):
     # The loaders need TensorFlow's tf.data: import them only when used, so
-    # JAX and PyTorch users without TensorFlow can import the package.
+    # that training on JAX or PyTorch does not load TensorFlow.
     if name == "datasets":
         return importlib.import_module("keras_dcgan.datasets")
     raise AttributeError(f"module 'keras_dcgan' has no attribute {name!r}")

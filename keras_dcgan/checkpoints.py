@@ -142,7 +142,7 @@ def load_checkpoint(directory):
     return model, record
 
 
-def load_model(path, safe_mode=True):
+def load_model(path, safe_mode=True, compile=True):
     """Loads a `.keras` file, refusing code and naming bad files.
 
     `safe_mode=True` (the default, as in Keras) refuses files whose
@@ -154,6 +154,8 @@ def load_model(path, safe_mode=True):
         path: the `.keras` file.
         safe_mode: bool. Defaults to `True`; pass `False` only for files
             you trust.
+        compile: bool. Whether to compile the model as it was saved.
+            Defaults to `True`.
 
     Returns:
         The model.
@@ -173,7 +175,9 @@ def load_model(path, safe_mode=True):
             f"not a Keras archive. Received: path={path!r}"
         )
     try:
-        return keras.saving.load_model(path, safe_mode=safe_mode)
+        return keras.saving.load_model(
+            path, compile=compile, safe_mode=safe_mode
+        )
     except Exception as error:  # Anything unreadable is reported the same.
         reason = " ".join(str(error).split())[:300] or type(error).__name__
         raise ValueError(

@@ -1,26 +1,20 @@
 """`DCGAN`: the chapter's adversarial training as a `keras.Model`."""
 
-import os
-
 import keras
-import numpy as np
 from keras import ops
 
-from keras_dcgan import checkpoints, pretrained, validation
-from keras_dcgan.noise import fixed_noise, truncate
-from keras_dcgan.optimizers import OptimizerGroup
+from keras_dcgan import pretrained, validation
+from keras_dcgan.optimizers import (
+    CHAPTER_LEARNING_RATE,
+    OptimizerGroup,
+    chapter_adam,
+)
+from keras_dcgan.sampling import Sampling
 from keras_dcgan.trainers import GANTrainer
-
-CHAPTER_LEARNING_RATE = 0.005
-
-
-def chapter_adam(learning_rate=CHAPTER_LEARNING_RATE, beta_1=0.5):
-    """The chapter's optimizer: Adam with `beta_1=0.5`."""
-    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1)
 
 
 @keras.saving.register_keras_serializable(package="keras_dcgan")
-class DCGAN(GANTrainer, keras.Model):
+class DCGAN(GANTrainer, Sampling, keras.Model):
     """A generator and a discriminator trained against each other by `fit()`.
 
     Each training step makes two updates, as the chapter does. First the
@@ -97,48 +91,17 @@ class DCGAN(GANTrainer, keras.Model):
     ):
         super().__init__(**kwargs)
         self.latent_dim = validation.positive_int("latent_dim", latent_dim)
-        for name, network in (
-            ("generator", generator),
-            ("discriminator", discriminator),
-        ):
-            if not isinstance(network, keras.Model) or not network.built:
-                raise ValueError(
-                    f"`{name}` must be a built `keras.Model`. "
-                    f"Received: {name}={network!r}"
-                )
         self.num_classes = None
         if num_classes is not None:
             self.num_classes = validation.positive_int(
                 "num_classes", num_classes
             )
-        self.class_names = None
-        if class_names is not None:
-            self.class_names = [str(name) for name in class_names]
-            if len(self.class_names) != (self.num_classes or 0):
-                raise ValueError(
-                    "`class_names` must name each of the `num_classes` "
-                    f"classes. Expected: {self.num_classes} names. "
-                    f"Received: class_names={class_names!r}"
-                )
-        for name, network in (
-            ("generator", generator),
-            ("discriminator", discriminator),
-        ):
-            expected = 1 if self.num_classes is None else 2
-            if len(network.inputs) != expected:
-                raise ValueError(
-                    f"With num_classes={self.num_classes}, `{name}` must "
-                    f"take {expected} input(s)"
-                    + ("" if expected == 1 else " (the second: labels)")
-                    + f". Received: {name} with {len(network.inputs)} inputs"
-                )
-        noise_shape = tuple(generator.inputs[0].shape[1:])
-        if noise_shape[-1] != self.latent_dim:
-            raise ValueError(
-                "`latent_dim` must match the generator's input, whose shape "
-                f"is (batch, {', '.join(map(str, noise_shape))}). "
-                f"Received: latent_dim={latent_dim}"
-            )
+        self.class_names = validation.check_class_names(
+            class_names, self.num_classes
+        )
+        noise_shape = validation.check_gan_networks(
+            generator, discriminator, self.latent_dim, self.num_classes
+        )
         self.generator = generator
         self.discriminator = discriminator
         self.seed = seed
@@ -264,7 +227,7 @@ class DCGAN(GANTrainer, keras.Model):
         # `ValueError` on every backend: traced inside a TensorFlow graph it
         # would be an `InvalidArgumentError`, and on JAX the weights, which
         # `fit()` hands to the step, would be lost with the failed trace.
-        batch = _first_batch(x, y, kwargs.get("batch_size") or 32)
+        batch = validation.first_batch(x, y, kwargs.get("batch_size") or 32)
         if batch is not None:
             self._real_batch(batch)
         return super().fit(x, y, *args, **kwargs)
@@ -442,101 +405,6 @@ class DCGAN(GANTrainer, keras.Model):
         _, g_loss = self._generator_loss(fake_logits)
         return self._update_metrics(d_loss, g_loss, real_logits, fake_logits)
 
-    def generate(
-        self,
-        num_images,
-        seed=None,
-        batch_size=256,
-        truncation=None,
-        labels=None,
-        use_ema=True,
-    ):
-        """Generates images from standard normal noise.
-
-        The noise is drawn with NumPy, so a given `seed` gives the same noise
-        (and labels) on every backend.
-
-        Args:
-            num_images: int. How many images to make.
-            seed: int or None. Seed of the noise. Defaults to `None`.
-            batch_size: int. Images per generator call. Defaults to `256`.
-            truncation: float or None. Redraw noise values beyond this many
-                standard deviations (the truncation trick: more typical,
-                less varied images). Defaults to `None`, plain N(0, 1).
-            labels: for a conditional model, an int array `(num_images,)`
-                of the classes to draw. Defaults to `None`: uniformly drawn
-                classes (seeded by `seed`).
-            use_ema: bool. Use `ema_generator` when the model has one.
-                Defaults to `True`; `False` gives the trained generator.
-
-        Returns:
-            A float32 NumPy array `(num_images, height, width, channels)` with
-            values in [-1, 1].
-        """
-        num_images = validation.positive_int("num_images", num_images)
-        noise = fixed_noise(num_images, self.latent_dim, seed)
-        if truncation is not None:
-            # Redraws from a stream of their own, not the first draw's.
-            noise = truncate(
-                noise, truncation, None if seed is None else [seed, 1]
-            )
-        if self.num_classes is not None and labels is None:
-            rng = np.random.default_rng(None if seed is None else [seed, 2])
-            labels = rng.integers(0, self.num_classes, num_images)
-        return self.generate_from_noise(
-            noise, labels=labels, batch_size=batch_size, use_ema=use_ema
-        )
-
-    def generate_from_noise(
-        self, noise, labels=None, batch_size=256, use_ema=True
-    ):
-        """The generator's images (inference mode) for given noise.
-
-        Args:
-            noise: array `(num_images, latent_dim)`.
-            labels: int array `(num_images,)` of classes in
-                `[0, num_classes)`; required by a conditional model, refused
-                by an unconditional one.
-            batch_size: int. Images per generator call. Defaults to `256`.
-            use_ema: bool. Use `ema_generator` when the model has one.
-                Defaults to `True`.
-
-        Returns:
-            A float32 NumPy array of images in [-1, 1].
-        """
-        noise = np.asarray(noise, dtype="float32")
-        if noise.ndim != 2 or noise.shape[1] != self.latent_dim:
-            raise ValueError(
-                "`noise` must have the shape (num_images, latent_dim) = "
-                f"(num_images, {self.latent_dim}). "
-                f"Received: noise.shape={noise.shape}"
-            )
-        network = self.generator
-        if use_ema and self.ema_generator is not None:
-            network = self.ema_generator
-        inputs = noise.reshape((-1,) + self.noise_shape)
-        labels = self._check_labels(labels, len(noise))
-        if labels is not None:
-            inputs = [inputs, labels]
-        images = network.predict(inputs, batch_size=batch_size, verbose=0)
-        return np.asarray(images, dtype="float32")
-
-    def _check_labels(self, labels, num_images):
-        """`labels` as an int32 array, checked against the model's classes."""
-        if self.num_classes is None:
-            if labels is not None:
-                raise ValueError(
-                    "`labels` only apply to a conditional DCGAN (one built "
-                    f"with `num_classes`). Received: labels={labels!r}"
-                )
-            return None
-        if labels is None:
-            raise ValueError(
-                f"A conditional DCGAN (num_classes={self.num_classes}) needs "
-                "`labels`, one class per image. Received: labels=None"
-            )
-        return validation.check_labels(labels, self.num_classes, num_images)
-
     @classmethod
     def from_preset(cls, preset, file_hash=None, compile=True):
         """Loads a trained `DCGAN`: a shipped preset, a file or a URL.
@@ -567,13 +435,7 @@ class DCGAN(GANTrainer, keras.Model):
         images = model.generate(21, seed=0)  # (21, 64, 64, 3) in [-1, 1]
         ```
         """
-        path = pretrained.resolve(preset, file_hash=file_hash)
-        if os.path.isdir(path):
-            metadata = pretrained.read_metadata(path)
-            model = pretrained.load_preset_model(path)
-        else:
-            metadata = {}
-            model = checkpoints.load_model(path)
+        model, metadata = pretrained.load(preset, file_hash=file_hash)
         if not isinstance(model, cls):
             raise ValueError(
                 f"`preset` must hold a `{cls.__name__}`; it holds a "
@@ -581,16 +443,9 @@ class DCGAN(GANTrainer, keras.Model):
             )
         if compile and not model.compiled:
             recipe = metadata.get("recipe", {})
-            adam = dict(
-                learning_rate=recipe.get(
-                    "learning_rate", CHAPTER_LEARNING_RATE
-                ),
-                beta_1=recipe.get("beta_1", 0.5),
-            )
-            model.compile(
-                d_optimizer=chapter_adam(**adam),
-                g_optimizer=chapter_adam(**adam),
-            )
+            lr = recipe.get("learning_rate", CHAPTER_LEARNING_RATE)
+            beta_1 = recipe.get("beta_1", 0.5)
+            model.compile(chapter_adam(lr, beta_1), chapter_adam(lr, beta_1))
         return model
 
     # Saving: the networks go in the config, the noise state in the weights.
@@ -641,15 +496,3 @@ def _frozen_copy(network, name):
     copy.trainable = False
     copy.name = name
     return copy
-
-
-def _first_batch(x, y, batch_size):
-    """The first batch of `fit()`'s data as NumPy, or `None` if unknown."""
-    if isinstance(x, keras.utils.PyDataset):
-        return x[0] if x.num_batches else None
-    if hasattr(x, "as_numpy_iterator") and hasattr(x, "take"):  # tf.data
-        return next(iter(x.take(1).as_numpy_iterator()), None)
-    if hasattr(x, "shape") and len(x.shape):
-        x = ops.convert_to_numpy(x[:batch_size])
-        return x if y is None else (x, ops.convert_to_numpy(y[:batch_size]))
-    return None

@@ -1,6 +1,14 @@
-"""`OptimizerGroup`: two players' optimizers seen by `fit()` as one."""
+"""The chapter's Adam, and `OptimizerGroup`: two players' optimizers seen by
+`fit()` as one."""
 
 import keras
+
+CHAPTER_LEARNING_RATE = 0.005
+
+
+def chapter_adam(learning_rate=CHAPTER_LEARNING_RATE, beta_1=0.5):
+    """The chapter's optimizer: Adam with `beta_1=0.5`."""
+    return keras.optimizers.Adam(learning_rate=learning_rate, beta_1=beta_1)
 
 
 class OptimizerGroup(keras.optimizers.Optimizer):

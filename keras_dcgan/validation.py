@@ -53,8 +53,22 @@ def open_unit_interval(name, value):
 def check_labels(labels, num_classes, num_images):
     """Returns class `labels` as an int32 array, or raises.
 
-    They must be `num_images` integers in `[0, num_classes)`.
+    A conditional model (`num_classes` set) needs `num_images` integers in
+    `[0, num_classes)`; an unconditional one (`num_classes=None`) takes
+    none, and gets `None` back.
     """
+    if num_classes is None:
+        if labels is not None:
+            raise ValueError(
+                "`labels` only apply to a conditional model (one built with "
+                f"`num_classes`). Received: labels={labels!r}"
+            )
+        return None
+    if labels is None:
+        raise ValueError(
+            f"A conditional model (num_classes={num_classes}) needs `labels`, "
+            "one class per image. Received: labels=None"
+        )
     array = np.asarray(labels)
     numeric = array.size and np.issubdtype(array.dtype, np.number)
     if (
@@ -73,6 +87,54 @@ def check_labels(labels, num_classes, num_images):
             )
         )
     return array.astype("int32")
+
+
+def check_class_names(class_names, num_classes):
+    """Returns `class_names` as a list of strings (or `None`), or raises."""
+    if class_names is None:
+        return None
+    names = [str(name) for name in class_names]
+    if len(names) != (num_classes or 0):
+        raise ValueError(
+            "`class_names` must name each of the `num_classes` classes. "
+            f"Expected: {num_classes} names. Received: "
+            f"class_names={class_names!r}"
+        )
+    return names
+
+
+def check_gan_networks(generator, discriminator, latent_dim, num_classes):
+    """Checks a DCGAN's two networks; returns the generator's noise shape.
+
+    Both must be built `keras.Model`s taking the labels as a second input
+    when `num_classes` is set, and the noise's last axis must be
+    `latent_dim`.
+    """
+    expected = 1 if num_classes is None else 2
+    for name, network in (
+        ("generator", generator),
+        ("discriminator", discriminator),
+    ):
+        if not isinstance(network, keras.Model) or not network.built:
+            raise ValueError(
+                f"`{name}` must be a built `keras.Model`. "
+                f"Received: {name}={network!r}"
+            )
+        if len(network.inputs) != expected:
+            raise ValueError(
+                f"With num_classes={num_classes}, `{name}` must take "
+                f"{expected} input(s)"
+                + ("" if expected == 1 else " (the second: labels)")
+                + f". Received: {name} with {len(network.inputs)} inputs"
+            )
+    noise_shape = tuple(generator.inputs[0].shape[1:])
+    if noise_shape[-1] != latent_dim:
+        raise ValueError(
+            "`latent_dim` must match the generator's input, whose shape "
+            f"is (batch, {', '.join(map(str, noise_shape))}). "
+            f"Received: latent_dim={latent_dim}"
+        )
+    return noise_shape
 
 
 def one_of(name, value, choices):
@@ -220,7 +282,7 @@ def warn_if_integer_pixels(images):
             f"The training images are {dtype}, but the DCGAN expects floats "
             "in [-1, 1]: integer pixels in [0, 255] would be trained on "
             "unscaled. Pass `images / 127.5 - 1` (float32), or use "
-            "`keras_dcgan.runs.EpochShuffledImages` or "
+            "`keras_dcgan.datasets.EpochShuffledImages` or "
             f"`train_run()`, which scale uint8 pixels. Received: dtype={dtype}",
             PixelRangeWarning,
         )
@@ -292,3 +354,18 @@ def check_free_space(directory, needed_bytes):
             "(the checkpoints it keeps and the final model). Free some "
             f"space or choose another folder. Received: directory={directory!r}"
         )
+
+
+def first_batch(x, y, batch_size):
+    """The first batch of `fit()`'s data as NumPy (`None` if it cannot be
+    read ahead), for checks before any step is traced."""
+    if isinstance(x, keras.utils.PyDataset):
+        return x[0] if x.num_batches else None
+    if hasattr(x, "as_numpy_iterator") and hasattr(x, "take"):  # tf.data
+        return next(iter(x.take(1).as_numpy_iterator()), None)
+    if hasattr(x, "shape") and len(x.shape):
+        x = keras.ops.convert_to_numpy(x[:batch_size])
+        return (
+            x if y is None else (x, keras.ops.convert_to_numpy(y[:batch_size]))
+        )
+    return None

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_dcgan import DCGAN, pretrained, recipes
+from keras_dcgan import DCGAN, files, pretrained, recipes
 
 
 @pytest.fixture
@@ -37,7 +37,7 @@ def test_preset_folder_round_trip(trained, tmp_path):
             pretrained.WEIGHTS_FILE,
         ]
     )
-    assert metadata["weights_sha256"] == pretrained.sha256(
+    assert metadata["weights_sha256"] == files.file_hash(
         folder / pretrained.WEIGHTS_FILE
     )
     loaded = DCGAN.from_preset(folder)

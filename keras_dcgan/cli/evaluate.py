@@ -212,8 +212,7 @@ def _real_images(args, image_shape, count):
 
 
 def _extractor(args, image_shape):
-    import keras
-
+    from keras_dcgan import checkpoints
     from keras_dcgan.evaluation import features
 
     if args.extractor_weights:
@@ -223,7 +222,10 @@ def _extractor(args, image_shape):
                 "--extractor-weights must be a .keras model file. "
                 f"Received: --extractor-weights={path}"
             )
-        extractor = keras.saving.load_model(path, compile=False)
+        try:
+            extractor = checkpoints.load_model(path, compile=False)
+        except ValueError as error:
+            raise UsageError(f"--extractor-weights: {error}") from error
         return extractor, f"your extractor {os.path.basename(path)}"
     kind = args.extractor
     if kind == "auto":

@@ -8,7 +8,6 @@ loads one; `export_preset()` writes one.
 """
 
 import collections.abc
-import hashlib
 import io
 import json
 import os
@@ -19,6 +18,8 @@ import zipfile
 
 import keras
 import numpy as np
+
+from keras_dcgan import checkpoints, files
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.npz"
@@ -59,15 +60,6 @@ class Presets(collections.abc.Mapping):
 
 
 PRESETS = Presets()
-
-
-def sha256(path):
-    """The sha256 hex digest of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _cache_dir():
@@ -211,7 +203,7 @@ def load_preset_model(folder):
     config = _read_json(os.path.join(folder, CONFIG_FILE))
     expected = read_metadata(folder).get("weights_sha256")
     weights_path = os.path.join(folder, WEIGHTS_FILE)
-    if expected and sha256(weights_path) != expected:
+    if expected and files.file_hash(weights_path) != expected:
         raise ValueError(
             f"The preset's {WEIGHTS_FILE} does not match the sha256 in its "
             f"{METADATA_FILE}; the file is damaged. Expected: {expected}. "
@@ -238,6 +230,17 @@ def load_preset_model(folder):
             )
         variable.assign(value.astype(variable.dtype))
     return model
+
+
+def load(preset, file_hash=None):
+    """The model a preset names, and its metadata (`{}` for a `.keras` file).
+
+    See `DCGAN.from_preset` for what `preset` may be.
+    """
+    path = resolve(preset, file_hash=file_hash)
+    if os.path.isdir(path):
+        return load_preset_model(path), read_metadata(path)
+    return checkpoints.load_model(path), {}
 
 
 def export_preset(model, folder, metadata=None, kernel_dtype="float16"):
@@ -287,7 +290,7 @@ def export_preset(model, folder, metadata=None, kernel_dtype="float16"):
         weights = os.path.join(staging, WEIGHTS_FILE)
         with open(weights, "wb") as f:
             f.write(buffer.getvalue())
-        metadata = dict(metadata or {}, weights_sha256=sha256(weights))
+        metadata = dict(metadata or {}, weights_sha256=files.file_hash(weights))
         for name, value in ((CONFIG_FILE, config), (METADATA_FILE, metadata)):
             with open(os.path.join(staging, name), "w", encoding="utf-8") as f:
                 json.dump(value, f, indent=2, sort_keys=True)
