@@ -1,5 +1,6 @@
 """Shared test helpers: tiny models, synthetic data, subprocesses."""
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -11,6 +12,17 @@ import keras_dcgan
 
 LATENT_DIM = 8
 IMAGE_SHAPE = (16, 16, 3)
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """The global dtype policy `name` for a `with` block, then the previous."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def tiny_dcgan(latent_dim=LATENT_DIM, image_shape=IMAGE_SHAPE, seed=0, **kw):

@@ -1,7 +1,14 @@
 import keras
 import numpy as np
 import pytest
-from helpers import IMAGE_SHAPE, LATENT_DIM, fake_images, tiny_dcgan, weights_of
+from helpers import (
+    IMAGE_SHAPE,
+    LATENT_DIM,
+    dtype_policy,
+    fake_images,
+    tiny_dcgan,
+    weights_of,
+)
 
 import keras_dcgan
 
@@ -246,11 +253,8 @@ def test_trains_with_and_without_compilation(flag, backend):
 
 
 def test_mixed_bfloat16_training():
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
+    with dtype_policy("mixed_bfloat16"):
         model = tiny_dcgan()
-    finally:
-        keras.config.set_dtype_policy("float32")
     model.compile()
     history = model.fit(fake_images(4), batch_size=4, epochs=2, verbose=0)
     assert np.all(np.isfinite(history.history["g_loss"]))
@@ -259,11 +263,8 @@ def test_mixed_bfloat16_training():
 
 
 def test_mixed_float16_wraps_each_optimizer_in_loss_scaling():
-    keras.config.set_dtype_policy("mixed_float16")
-    try:
+    with dtype_policy("mixed_float16"):
         model = tiny_dcgan()
-    finally:
-        keras.config.set_dtype_policy("float32")
     model.compile()
     for optimizer in (model.d_optimizer, model.g_optimizer):
         assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)

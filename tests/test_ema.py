@@ -3,7 +3,7 @@
 import keras
 import numpy as np
 import pytest
-from helpers import LATENT_DIM, fake_images, tiny_dcgan
+from helpers import LATENT_DIM, dtype_policy, fake_images, tiny_dcgan
 
 import keras_dcgan
 from keras_dcgan import recipes
@@ -112,12 +112,8 @@ def test_image_grid_draws_with_the_average(tmp_path):
 
 
 def test_mixed_bfloat16_keeps_a_float32_average():
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
+    with dtype_policy("mixed_bfloat16"):
         model = trained()
-    finally:
-        keras.config.set_dtype_policy(previous)
     assert {v.dtype for v in model.ema_generator.weights} == {"float32"}
     assert np.all(np.isfinite(model.generate(4, seed=0)))
 

@@ -1,6 +1,7 @@
 import keras
 import numpy as np
 import pytest
+from helpers import dtype_policy
 
 from keras_dcgan import build_discriminator, build_generator
 
@@ -69,12 +70,9 @@ def test_conv_kernels_are_normal_002():
 
 
 def test_output_and_logit_are_float32_under_mixed_precision():
-    keras.config.set_dtype_policy("mixed_bfloat16")
-    try:
+    with dtype_policy("mixed_bfloat16"):
         generator = build_generator(4, (8, 8, 3), filters=2)
         discriminator = build_discriminator((8, 8, 3), filters=2)
-    finally:
-        keras.config.set_dtype_policy("float32")
     assert generator.get_layer("block_0").compute_dtype == "bfloat16"
     images = generator(np.zeros((2, 1, 1, 4), "float32"))
     assert keras.backend.standardize_dtype(images.dtype) == "float32"
