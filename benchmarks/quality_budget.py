@@ -11,7 +11,8 @@ evaluator's classifier assigns the images generated for that class to it;
 `--discriminator label-channels` swaps the package's projection
 discriminator for the older design that feeds the label to the
 discriminator as one-hot image channels (Mirza and Osindero, 2014), to
-compare the two.
+compare the two. `--truncation PSI` also scores the EMA generator on noise
+truncated at PSI standard deviations.
 
 ```
 KERAS_BACKEND=tensorflow python benchmarks/quality_budget.py \
@@ -48,6 +49,11 @@ def parse_args():
         default="projection",
         help="with --conditional: how the discriminator sees the label",
     )
+    parser.add_argument(
+        "--truncation",
+        type=float,
+        help="also score the EMA generator with noise truncated at this bound",
+    )
     parser.add_argument("--num-samples", type=int, default=2000)
     parser.add_argument("--mixed-precision", action="store_true")
     parser.add_argument(
@@ -72,14 +78,20 @@ def load_split(split, data, with_labels):
     return (images, labels) if with_labels else (images, None)
 
 
-def scores(model, test_images, extractor, classifier, args, seed, use_ema):
+def scores(
+    model, test_images, extractor, classifier, args, seed, use_ema, truncation
+):
     """FD, KID and, for a conditional model, per-class agreement."""
     labels, conditioning = None, {}
     if args.conditional:
         labels = np.arange(args.num_samples) % 10
         conditioning = {"labels": labels}
     images = model.generate(
-        args.num_samples, seed=seed + 100, use_ema=use_ema, **conditioning
+        args.num_samples,
+        seed=seed + 100,
+        use_ema=use_ema,
+        truncation=truncation,
+        **conditioning,
     )
     report = evaluation.quality_report(
         images, test_images, extractor, num_samples=args.num_samples, seed=0
@@ -183,9 +195,19 @@ def main():
             "train_seconds": round(seconds, 1),
             "last_logs": {k: float(v[-1]) for k, v in history.items()},
         }
-        for name, use_ema in (("plain", False), ("ema", True)):
+        generators = [("plain", False, None), ("ema", True, None)]
+        if args.truncation:
+            generators.append(("ema_truncated", True, args.truncation))
+        for name, use_ema, truncation in generators:
             row[name] = scores(
-                model, test_images, extractor, classifier, args, seed, use_ema
+                model,
+                test_images,
+                extractor,
+                classifier,
+                args,
+                seed,
+                use_ema,
+                truncation,
             )
         results.append(row)
         print(json.dumps(row), flush=True)
@@ -196,9 +218,13 @@ def main():
         "args": vars(args),
         "runs": results,
     }
-    for name in ("plain", "ema"):
+    for name in ("plain", "ema", "ema_truncated"):
         for metric in ("fd", "kid", "agreement"):
-            values = [r[name][metric] for r in results if metric in r[name]]
+            values = [
+                r[name][metric]
+                for r in results
+                if name in r and metric in r[name]
+            ]
             if values:
                 summary[f"{name}_{metric}_mean"] = float(np.mean(values))
     if "plain_fd_mean" in summary:
