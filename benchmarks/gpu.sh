@@ -1,34 +1,63 @@
 #!/usr/bin/env bash
-# Quick training-throughput benchmark on an NVIDIA GPU machine with no internet.
+# Training throughput on a GPU machine: keras-dcgan on JAX and PyTorch against
+# the plain-PyTorch reference on the same GPU, in one table, within 10 minutes.
 #
-# That machine has torch and jax (with CUDA) but no keras and no TensorFlow.
-# Beforehand, on a machine with internet, from the project root, download
-# the wheels it lacks:
-#   pip download --only-binary=:all: --no-deps -d .whl keras namex optree
-# Then carry `.whl` to the GPU machine and, from the project root, run:
-#   benchmarks/gpu.sh [.whl] [output folder]
-# It installs the wheels into a temporary folder (nothing else is touched),
-# then runs `train_throughput.py --quick` for keras-dcgan under
-# KERAS_BACKEND=jax and torch against the plain-PyTorch reference (which uses
-# the GPU when PyTorch sees one), without the TensorFlow-only contenders and
-# the tf.data pipeline run. The table goes to stdout, the raw results to
-# <output folder>/gpu_throughput.json.
+#   benchmarks/gpu.sh [--wheels DIR] [--out DIR] [--dry-run]
+#
+# The machine needs PyTorch and JAX with CUDA (TensorFlow is not used). The
+# script installs what else keras-dcgan needs into a temporary folder and
+# touches nothing else: from PyPI, or, on a machine without internet, from
+# wheels downloaded elsewhere with
+#   pip download --only-binary=:all: --no-deps -d DIR keras namex optree
+# and passed as --wheels DIR. The table goes to stdout, the raw results to
+# DIR/gpu_throughput.json (--out, default: the current folder).
+# --dry-run runs the same steps at batch 8 with one timed step, on whatever
+# device there is, without the peak-FLOP/s probe: a check of the script
+# itself, on a CPU in a few minutes.
 set -euo pipefail
+usage="usage: benchmarks/gpu.sh [--wheels DIR] [--out DIR] [--dry-run]"
+wheels="" out="." dry=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --wheels) wheels=${2:?$usage}; shift 2 ;;
+    --out) out=${2:?$usage}; shift 2 ;;
+    --dry-run) dry=1; shift ;;
+    *) echo "$usage" >&2; exit 2 ;;
+  esac
+done
+python=${PYTHON:-python3}
+out=$(mkdir -p "$out" && cd "$out" && pwd)
+if [ -n "$wheels" ]; then wheels=$(cd "$wheels" && pwd); fi
 cd "$(dirname "$0")/.."
-wheels=${1:-.whl}
-out=${2:-${OUT:-.}}
+
 site=$(mktemp -d)
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
-  --upgrade --target "$site" "$wheels"/*.whl
+trap 'rm -rf "$site"' EXIT
+if [ -n "$wheels" ]; then
+  "$python" -m pip install -q --no-index --no-deps --no-cache-dir \
+    --target "$site" "$wheels"/*.whl
+elif ! "$python" -c "import keras" 2>/dev/null; then
+  "$python" -m pip install -q --no-deps --no-cache-dir --target "$site" \
+    keras namex optree
+fi
 export PYTHONPATH="$site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
-python3 - <<'EOF'
-import jax, torch
-print("jax", jax.__version__, jax.devices())
-print("torch", torch.__version__, "cuda", torch.cuda.is_available())
-EOF
-# Keep JAX from reserving most of the GPU while PyTorch workers run later.
+# Keep JAX from reserving most of the GPU while the PyTorch workers run.
 export XLA_PYTHON_CLIENT_PREALLOCATE=false
-python3 benchmarks/train_throughput.py --quick \
-  --contenders jax-jit,jax-jit-bf16,torch-eager,torch-eager-bf16,pt-nchw,pt-cl,pt-compile,pt-bf16-cl \
-  --pipeline none --json "$out/gpu_throughput.json"
+
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv \
+  2>/dev/null || echo "nvidia-smi: no NVIDIA GPU driver found"
+"$python" - <<'EOF'
+import jax, keras, torch
+print(f"keras {keras.__version__}, jax {jax.__version__} {jax.devices()}, "
+      f"torch {torch.__version__} (CUDA available: {torch.cuda.is_available()})")
+EOF
+
+contenders=jax-jit,jax-jit-bf16,torch-eager,torch-eager-bf16,pt-nchw,pt-cl,pt-bf16-cl
+if [ "$dry" = 1 ]; then
+  timing=(--batch-sizes 8 --rounds 1 --warmup 1 --steps 1 --generate 0
+          --no-peak)
+else
+  timing=(--batch-sizes 256,1024 --rounds 2 --warmup 5 --steps 20
+          --generate 2048)
+fi
+"$python" benchmarks/train_throughput.py --contenders "$contenders" \
+  "${timing[@]}" --pipeline none --timeout 300 --json "$out/gpu_throughput.json"

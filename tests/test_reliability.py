@@ -10,6 +10,8 @@ import json
 import os
 import re
 import struct
+import subprocess
+import sys
 import threading
 import warnings
 import zipfile
@@ -597,3 +599,30 @@ def test_endurance_memory_and_step_time_stay_flat():
     assert result["steps"] == 600
     assert result["rss_growth_mib"] < 64, result
     assert result["late_ms"] < 1.5 * result["early_ms"], result
+
+
+@pytest.mark.slow
+def test_gpu_benchmark_script_runs_end_to_end_in_dry_mode(tmp_path):
+    """`benchmarks/gpu.sh --dry-run`: every worker on the CPU, one table."""
+    result = subprocess.run(
+        [str(ROOT / "benchmarks" / "gpu.sh"), "--dry-run", "--out", tmp_path],
+        env=dict(os.environ, PYTHON=sys.executable),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "failed" not in result.stdout, result.stdout
+    saved = json.loads((tmp_path / "gpu_throughput.json").read_text())
+    assert set(saved["results"]) == {
+        "jax-jit",
+        "jax-jit-bf16",
+        "torch-eager",
+        "torch-eager-bf16",
+        "pt-nchw",
+        "pt-cl",
+        "pt-bf16-cl",
+    }
+    assert all(
+        r["train"]["8"] for runs in saved["results"].values() for r in runs
+    )
