@@ -8,6 +8,8 @@ VENV ?= .venv
 TORCH ?= torch==2.13.0
 BACKENDS ?= tensorflow jax torch
 PYTEST_ARGS ?=
+# Test processes per backend (pytest-xdist); 0 runs the suite in this process.
+JOBS ?= 2
 DATA ?=
 EPOCHS ?=
 BACKEND ?= tensorflow
@@ -28,7 +30,7 @@ test: install
 	@status=0; for backend in $(BACKENDS); do \
 	  echo "== KERAS_BACKEND=$$backend"; \
 	  KERAS_BACKEND=$$backend TF_CPP_MIN_LOG_LEVEL=3 \
-	    $(VENV)/bin/python -m pytest $(PYTEST_ARGS) || status=1; \
+	    $(VENV)/bin/python -m pytest -n $(JOBS) $(PYTEST_ARGS) || status=1; \
 	done; exit $$status
 
 train: install
