@@ -20,7 +20,8 @@ KERAS_BACKEND=tensorflow python benchmarks/quality_budget.py \
 ```
 
 `--data` is a folder of the four idx `.gz` files (without it, the data
-come from tensorflow-datasets).
+come from tensorflow-datasets). `--save-dir DIR` keeps each seed's model;
+`--load-dir DIR` scores those models again without training.
 """
 
 import argparse
@@ -60,6 +61,10 @@ def parse_args():
         "--train-images", type=int, help="use only the first N (a quick try)"
     )
     parser.add_argument("--save-dir", help="save each seed's model here")
+    parser.add_argument(
+        "--load-dir",
+        help="score the models a --save-dir run saved here instead of training",
+    )
     parser.add_argument("--json", help="also write the results here")
     return parser.parse_args()
 
@@ -174,25 +179,31 @@ def main():
             ema_decay=args.ema_decay,
             **({"num_classes": 10} if args.conditional else {}),
         )
-        if args.discriminator == "label-channels":
-            model = build_with_label_channels(recipe, seed)
-        else:
-            model = recipe.build(channels=1, seed=seed)
         start = time.perf_counter()
-        history = model.fit(
-            train_images,
-            train_labels,
-            batch_size=args.batch_size,
-            epochs=args.epochs,
-            verbose=2,
-        ).history
+        if args.load_dir:
+            model = keras.saving.load_model(
+                os.path.join(args.load_dir, f"seed_{seed}.keras")
+            )
+            history = {}
+        else:
+            if args.discriminator == "label-channels":
+                model = build_with_label_channels(recipe, seed)
+            else:
+                model = recipe.build(channels=1, seed=seed)
+            history = model.fit(
+                train_images,
+                train_labels,
+                batch_size=args.batch_size,
+                epochs=args.epochs,
+                verbose=2,
+            ).history
         seconds = time.perf_counter() - start
         if args.save_dir:
             os.makedirs(args.save_dir, exist_ok=True)
             model.save(os.path.join(args.save_dir, f"seed_{seed}.keras"))
         row = {
             "seed": seed,
-            "train_seconds": round(seconds, 1),
+            "train_seconds": None if args.load_dir else round(seconds, 1),
             "last_logs": {k: float(v[-1]) for k, v in history.items()},
         }
         generators = [("plain", False, None), ("ema", True, None)]

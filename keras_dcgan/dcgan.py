@@ -50,10 +50,10 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         seed: int or None. Seed of the training noise. Defaults to `None`.
         ema_decay: float in (0, 1) or None. With a decay such as `0.999`,
             the model keeps `ema_generator`, an exponential moving average
-            of the generator's weights and BatchNormalization statistics,
-            updated after every generator update (see `update_ema`);
-            `generate()` and the image grids then use it. Defaults to
-            `None`, no average.
+            of the generator's weights, updated after every generator
+            update (see `update_ema`), with BatchNormalization statistics
+            of its own (see `recompute_ema_statistics`); `generate()` and
+            the image grids then use it. Defaults to `None`, no average.
         num_classes: int or None. The number of classes of a conditional
             model, whose networks take labels as their second input.
             Defaults to `None`, unconditional.
@@ -374,10 +374,10 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
     def update_ema(self):
         """Moves `ema_generator` towards the generator (if there is one).
 
-        Every weight and BatchNormalization moving statistic becomes
-        `d * average + (1 - d) * current`. The decay warms up as in
-        `tf.train.ExponentialMovingAverage` with `num_updates`:
-        `d = min(ema_decay, (1 + t) / (10 + t))` at the `t`-th update, so
+        Every trainable weight becomes `d * average + (1 - d) * current`
+        (BatchNormalization statistics: see `recompute_ema_statistics`).
+        The decay warms up as in `tf.train.ExponentialMovingAverage` with
+        `num_updates`: `d = min(ema_decay, (1 + t) / (10 + t))` at update t, so
         the random initial weights are forgotten within the first epoch
         instead of weighing on the average for thousands of steps.
         `train_step` calls it after each generator update.
@@ -386,12 +386,11 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
             return
         steps = ops.cast(self.ema_updates, "float32")
         decay = ops.minimum(self.ema_decay, (1.0 + steps) / (10.0 + steps))
-        for average, current in zip(
-            self.ema_generator.weights, self.generator.weights
-        ):
-            average.assign(
-                decay * average + (1.0 - decay) * ops.cast(current, "float32")
-            )
+        pairs = zip(self.ema_generator.weights, self.generator.weights)
+        for average, current in pairs:
+            if current.trainable:
+                current = ops.cast(current, "float32")
+                average.assign(decay * average + (1.0 - decay) * current)
         self.ema_updates.assign(self.ema_updates + 1)
 
     def _gan_test_step(self, data):

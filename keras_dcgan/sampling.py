@@ -1,8 +1,10 @@
 """`Sampling`: a trained DCGAN's `generate()` and `generate_from_noise()`."""
 
+import keras
 import numpy as np
 
 from keras_dcgan import validation
+from keras_dcgan.layers import GBlock
 from keras_dcgan.noise import fixed_noise, truncate
 
 
@@ -85,9 +87,77 @@ class Sampling:
         network = self.generator
         if use_ema and self.ema_generator is not None:
             network = self.ema_generator
+            updates = int(keras.ops.convert_to_numpy(self.ema_updates))
+            if getattr(self, "_ema_statistics_at", None) != updates:
+                self.recompute_ema_statistics()
         inputs = noise.reshape((-1,) + self.noise_shape)
         labels = validation.check_labels(labels, self.num_classes, len(noise))
         if labels is not None:
             inputs = [inputs, labels]
         images = network.predict(inputs, batch_size=batch_size, verbose=0)
         return np.asarray(images, dtype="float32")
+
+    def recompute_ema_statistics(self, num_images=1024, batch_size=256):
+        """Sets `ema_generator`'s BatchNormalization statistics from its own
+        activations.
+
+        An average of weights is a network that was never trained, and the
+        statistics its BatchNormalization layers need are those of its own
+        activations, not an average of the trained generator's ("standing
+        statistics", Brock, Donahue and Simonyan, "Large Scale GAN Training
+        for High Fidelity Natural Image Synthesis", 2019). The average runs
+        in training mode on `num_images` seeded noise vectors (and uniformly
+        drawn labels), and each statistic becomes its mean over those
+        batches. The result depends on the averaged weights alone.
+        `generate()` calls it whenever the average has moved since.
+
+        Args:
+            num_images: int. Noise vectors to measure on. Defaults to `1024`.
+            batch_size: int. Images per generator call. Defaults to `256`.
+        """
+        if self.ema_generator is None:
+            raise ValueError(
+                "`recompute_ema_statistics()` needs a model with an average "
+                "generator. Received: a DCGAN with ema_decay=None"
+            )
+        layers = _batch_norm_layers(self.ema_generator)
+        noise = fixed_noise(num_images, self.latent_dim, seed=0)
+        rng = np.random.default_rng([0, 2])
+        labels = None
+        if self.num_classes is not None:
+            labels = rng.integers(0, self.num_classes, num_images)
+        settings = [(layer.trainable, layer.momentum) for layer in layers]
+        try:
+            for i, start in enumerate(range(0, num_images, batch_size)):
+                for layer in layers:
+                    layer.trainable = True  # frozen layers use the statistics
+                    layer.momentum = i / (i + 1)  # the mean over batches
+                batch = noise[start : start + batch_size]
+                self._generate(
+                    self.ema_generator,
+                    batch,
+                    None
+                    if labels is None
+                    else labels[start : start + len(batch)],
+                    training=True,
+                )
+        finally:
+            for layer, (trainable, momentum) in zip(layers, settings):
+                layer.trainable, layer.momentum = trainable, momentum
+        self._ema_statistics_at = int(
+            keras.ops.convert_to_numpy(self.ema_updates)
+        )
+
+
+def _batch_norm_layers(network):
+    """The BatchNormalization layers of `network`, in `GBlock`s and nested
+    models too."""
+    found = []
+    for layer in network.layers:
+        if isinstance(layer, GBlock):
+            layer = layer.batch_norm
+        if isinstance(layer, keras.layers.BatchNormalization):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found.extend(_batch_norm_layers(layer))
+    return found

@@ -59,11 +59,16 @@ def test_first_update_follows_the_warm_up_formula():
     model.compile()
     before = weights(model.generator)
     model.fit(fake_images(4), batch_size=4, verbose=0)
-    # Update t=0: d = min(0.999, (1 + 0) / (10 + 0)) = 0.1.
-    for average, old, new in zip(
-        weights(model.ema_generator), before, weights(model.generator)
+    # Update t=0: d = min(0.999, (1 + 0) / (10 + 0)) = 0.1; BatchNorm
+    # statistics are the average's own, left for generate() to recompute.
+    for average, old, new, variable in zip(
+        weights(model.ema_generator),
+        before,
+        weights(model.generator),
+        model.generator.weights,
     ):
-        np.testing.assert_allclose(average, 0.1 * old + 0.9 * new, atol=1e-6)
+        expected = 0.1 * old + 0.9 * new if variable.trainable else old
+        np.testing.assert_allclose(average, expected, atol=1e-6)
     assert int(keras.ops.convert_to_numpy(model.ema_updates)) == 1
 
 
@@ -77,14 +82,18 @@ def test_updated_by_training_steps_only():
     )
     model.evaluate(fake_images(8), batch_size=4, verbose=0)
     model.predict(np.zeros((4, LATENT_DIM), "float32"), verbose=0)
-    model.generate(4, seed=0)
-    for value, expected in zip(weights(model.ema_generator), after_fit):
-        np.testing.assert_array_equal(value, expected)
+    model.generate(4, seed=0)  # recomputes the statistics, nothing else
+    for value, expected, variable in zip(
+        weights(model.ema_generator), after_fit, model.ema_generator.weights
+    ):
+        if "moving" not in variable.path:
+            np.testing.assert_array_equal(value, expected)
     assert int(keras.ops.convert_to_numpy(model.ema_updates)) == 3
 
 
 def test_generate_uses_the_average_unless_asked_not_to():
     model = trained()
+    model.recompute_ema_statistics()
     noise = keras_dcgan.noise.fixed_noise(6, LATENT_DIM, seed=1)
     shaped = noise.reshape((-1, 1, 1, LATENT_DIM))
     by_average = keras.ops.convert_to_numpy(model.ema_generator(shaped))
@@ -94,6 +103,62 @@ def test_generate_uses_the_average_unless_asked_not_to():
     np.testing.assert_allclose(
         model.generate(6, seed=1, use_ema=False), by_generator, atol=1e-5
     )
+
+
+def block_0_activations(network, noise):
+    """What the first block's BatchNormalization sees, in NumPy."""
+    block = network.get_layer("block_0")
+    shaped = noise.reshape((-1, 1, 1, LATENT_DIM))
+    return keras.ops.convert_to_numpy(block.conv(shaped))
+
+
+def test_average_statistics_are_those_of_its_own_activations():
+    model = trained()
+    batch_norm = model.ema_generator.get_layer("block_0").batch_norm
+    model.recompute_ema_statistics(num_images=32, batch_size=16)
+    noise = keras_dcgan.noise.fixed_noise(32, LATENT_DIM, seed=0)
+    batches = block_0_activations(model.ema_generator, noise).reshape(
+        (2, -1, batch_norm.moving_mean.shape[0])
+    )
+    # The mean over the two batches of each batch's statistics.
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(batch_norm.moving_mean),
+        batches.mean(axis=1).mean(axis=0),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(batch_norm.moving_variance),
+        batches.var(axis=1).mean(axis=0),
+        rtol=1e-4,
+        atol=1e-6,
+    )
+    # Frozen again, at the momentum it had.
+    assert (
+        not batch_norm.trainable
+        and not model.ema_generator.weights[0].trainable
+    )
+    assert batch_norm.momentum == 0.9
+
+
+def test_statistics_depend_on_the_average_alone_and_refresh_after_training():
+    model = trained()
+    first = model.generate(4, seed=3)
+    statistics = weights(model.ema_generator)
+    np.testing.assert_array_equal(model.generate(4, seed=3), first)
+    model.recompute_ema_statistics()
+    for value, expected in zip(weights(model.ema_generator), statistics):
+        np.testing.assert_array_equal(value, expected)
+    model.fit(fake_images(4), batch_size=4, verbose=0)
+    moved = model.generate(4, seed=3)
+    assert not np.allclose(moved, first, atol=1e-5)
+    model.recompute_ema_statistics()
+    np.testing.assert_allclose(model.generate(4, seed=3), moved, atol=1e-6)
+
+
+def test_recomputing_statistics_needs_an_average():
+    with pytest.raises(ValueError, match="ema_decay=None"):
+        tiny_dcgan().recompute_ema_statistics()
 
 
 def test_image_grid_draws_with_the_average(tmp_path):

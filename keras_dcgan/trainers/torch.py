@@ -82,12 +82,11 @@ class GANTrainer:
         return _world_size() > 1
 
     def _moving_statistics(self):
-        # The EMA generator averaged its rank's statistics: average it too.
-        networks = (self.generator, self.discriminator, self.ema_generator)
+        # The EMA generator averages synchronised weights: the same on every
+        # rank (its statistics are recomputed when sampling).
         return [
             v
-            for network in networks
-            if network is not None
+            for network in (self.generator, self.discriminator)
             for v in network.non_trainable_variables
             if v.dtype.startswith("float")
         ]
