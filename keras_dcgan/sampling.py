@@ -120,25 +120,27 @@ class Sampling:
                 "`recompute_ema_statistics()` needs a model with an average "
                 "generator. Received: a DCGAN with ema_decay=None"
             )
+        num_images = validation.positive_int("num_images", num_images)
+        batch_size = validation.positive_int("batch_size", batch_size)
         layers = _batch_norm_layers(self.ema_generator)
         noise = fixed_noise(num_images, self.latent_dim, seed=0)
-        rng = np.random.default_rng([0, 2])
         labels = None
         if self.num_classes is not None:
+            rng = np.random.default_rng([0, 2])
             labels = rng.integers(0, self.num_classes, num_images)
         settings = [(layer.trainable, layer.momentum) for layer in layers]
         try:
+            for layer in layers:
+                layer.trainable = True  # a frozen layer uses its statistics
             for i, start in enumerate(range(0, num_images, batch_size)):
                 for layer in layers:
-                    layer.trainable = True  # frozen layers use the statistics
                     layer.momentum = i / (i + 1)  # the mean over batches
-                batch = noise[start : start + batch_size]
+                end = start + batch_size
+                batch_labels = None if labels is None else labels[start:end]
                 self._generate(
                     self.ema_generator,
-                    batch,
-                    None
-                    if labels is None
-                    else labels[start : start + len(batch)],
+                    noise[start:end],
+                    batch_labels,
                     training=True,
                 )
         finally:

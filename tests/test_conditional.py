@@ -357,3 +357,28 @@ def test_train_run_resumes_a_conditional_run_exactly(tmp_path):
         runs.train_run(
             tmp_path / "wrong", images, recipe, labels=labels + 1, **quiet
         )
+
+
+def test_average_statistics_are_measured_on_uniformly_drawn_labels():
+    model = conditional_dcgan(ema_decay=0.9)
+    model.compile()
+    images, labels = labelled()
+    model.fit(images, labels, batch_size=8, verbose=0)
+    model.recompute_ema_statistics(num_images=12, batch_size=12)
+    average = model.ema_generator
+    noise = keras_dcgan.noise.fixed_noise(12, LATENT_DIM, seed=0)
+    drawn = np.random.default_rng([0, 2]).integers(0, CLASSES, 12)
+    code = average.get_layer("label_embedding")(drawn.astype("int32"))
+    inputs = keras.ops.concatenate(
+        [noise, keras.ops.convert_to_numpy(code)], axis=-1
+    )
+    block = average.get_layer("block_0")
+    activations = keras.ops.convert_to_numpy(
+        block.conv(keras.ops.reshape(inputs, (12, 1, 1, -1)))
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(block.batch_norm.moving_mean),
+        activations.mean(axis=(0, 1, 2)),
+        rtol=1e-4,
+        atol=1e-6,
+    )
