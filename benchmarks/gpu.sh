@@ -9,7 +9,7 @@
 # touches nothing else: from PyPI, or, on a machine without internet, from
 # wheels downloaded elsewhere with
 #   pip download --only-binary=:all: --no-deps -d DIR keras namex optree
-# and passed as --wheels DIR. The table goes to stdout, the raw results to
+# (and those of absl-py, h5py, rich it lacks) and passed as --wheels DIR. The table goes to stdout, the raw results to
 # DIR/gpu_throughput.json (--out, default: the current folder).
 # --dry-run runs the same steps at batch 8 with one timed step, on whatever
 # device there is, without the peak-FLOP/s probe: a check of the script
@@ -35,9 +35,23 @@ trap 'rm -rf "$site"' EXIT
 if [ -n "$wheels" ]; then
   "$python" -m pip install -q --no-index --no-deps --no-cache-dir \
     --target "$site" "$wheels"/*.whl
-elif ! "$python" -c "import keras" 2>/dev/null; then
-  "$python" -m pip install -q --no-deps --no-cache-dir --target "$site" \
-    keras namex optree
+else
+  # Keras and those of its requirements the machine lacks, without touching
+  # the NumPy that PyTorch and JAX were installed with.
+  missing=$("$python" -c '
+import importlib.util
+needs = {"keras": "keras", "namex": "namex", "optree": "optree",
+         "absl": "absl-py", "h5py": "h5py", "ml_dtypes": "ml-dtypes",
+         "packaging": "packaging", "rich": "rich",
+         "markdown_it": "markdown-it-py", "mdurl": "mdurl",
+         "pygments": "pygments"}
+print(" ".join(p for m, p in needs.items() if not importlib.util.find_spec(m)))
+')
+  if [ -n "$missing" ]; then
+    # shellcheck disable=SC2086
+    "$python" -m pip install -q --no-deps --no-cache-dir --target "$site" \
+      $missing
+  fi
 fi
 export PYTHONPATH="$site:$PWD${PYTHONPATH:+:$PYTHONPATH}"
 # Keep JAX from reserving most of the GPU while the PyTorch workers run.
