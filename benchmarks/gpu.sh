@@ -9,8 +9,9 @@
 # touches nothing else: from PyPI, or, on a machine without internet, from
 # wheels downloaded elsewhere with
 #   pip download --only-binary=:all: --no-deps -d DIR keras namex optree
-# (and those of absl-py, h5py, rich it lacks) and passed as --wheels DIR. The table goes to stdout, the raw results to
-# DIR/gpu_throughput.json (--out, default: the current folder).
+# (and those of absl-py, h5py, rich it lacks) and passed as --wheels DIR.
+# The table goes to stdout, the raw results to DIR/gpu_throughput.json and a
+# plot to DIR/gpu_throughput.png (--out DIR, default: the current folder).
 # --dry-run runs the same steps at batch 8 with one timed step, on whatever
 # device there is, without the peak-FLOP/s probe: a check of the script
 # itself, on a CPU in a few minutes.
@@ -74,4 +75,5 @@ else
           --generate 2048)
 fi
 "$python" benchmarks/train_throughput.py --contenders "$contenders" \
-  "${timing[@]}" --pipeline none --timeout 300 --json "$out/gpu_throughput.json"
+  "${timing[@]}" --pipeline none --timeout 300 --json "$out/gpu_throughput.json" \
+  --plot "$out/gpu_throughput.png"

@@ -496,6 +496,9 @@ def _parse_args(argv):
     parser.add_argument("--timeout", type=float, default=1800)
     parser.add_argument("--json", help="also write the raw results here")
     parser.add_argument(
+        "--plot", help="also plot images/s and peak RSS per batch size here"
+    )
+    parser.add_argument(
         "--report", help="print the tables of a file written by --json"
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -726,6 +729,35 @@ def _targets(args, rows):
             )
 
 
+def _plot(args, rows, started):
+    """Images/s and peak RSS against the batch size, one line a contender."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (speed, memory) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for name in args.names:
+        sizes = [b for b in args.batch_sizes if (name, b) in rows]
+        for axis, key in ((speed, "rate"), (memory, "rss")):
+            values = [rows[(name, b)][key] for b in sizes]
+            axis.plot(sizes, values, marker="o", label=name)
+    for axis, label in (
+        (speed, "training images/s"),
+        (memory, "peak RSS (MiB)"),
+    ):
+        axis.set_xscale("log", base=2)
+        axis.set_xticks(args.batch_sizes, [str(b) for b in args.batch_sizes])
+        axis.set_xlabel("batch size")
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+    speed.legend()
+    figure.suptitle(f"chapter DCGAN 64x64x3, {started}")
+    figure.tight_layout()
+    figure.savefig(args.plot, dpi=100)
+    print(f"plot: {args.plot}")
+
+
 def main(argv=None):
     args = _parse_args(argv)
     if args.worker:
@@ -733,9 +765,15 @@ def main(argv=None):
     if args.report:
         with open(args.report) as f:
             saved = json.load(f)
+        plot = args.plot
         args = _parse_args(saved["argv"])
         print(f"{saved['started']}: {' '.join(saved['argv'])}")
-        _report(args, saved["results"], saved["peaks"], saved["pipeline"])
+        rows, _ = _report(
+            args, saved["results"], saved["peaks"], saved["pipeline"]
+        )
+        if plot:
+            args.plot = plot
+            _plot(args, rows, saved["started"])
         return 0
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(
@@ -766,6 +804,8 @@ def main(argv=None):
                 pipeline[backend].append(_run_worker(settings, args))
                 print(f"pipeline on {backend} done", flush=True)
     rows, peak = _report(args, results, [p for p in peaks if p], pipeline)
+    if args.plot:
+        _plot(args, rows, started)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(

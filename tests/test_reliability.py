@@ -613,6 +613,7 @@ def test_gpu_benchmark_script_runs_end_to_end_in_dry_mode(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "failed" not in result.stdout, result.stdout
+    assert (tmp_path / "gpu_throughput.png").stat().st_size > 0
     saved = json.loads((tmp_path / "gpu_throughput.json").read_text())
     assert set(saved["results"]) == {
         "jax-jit",
