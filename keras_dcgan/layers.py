@@ -112,6 +112,7 @@ class _ConvBlock(keras.layers.Layer):
         kernel_initializer=None,
         gamma_initializer="ones",
         synchronized=False,
+        num_classes=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -138,6 +139,18 @@ class _ConvBlock(keras.layers.Layer):
         )
         self.gamma_initializer = keras.initializers.get(gamma_initializer)
         self.synchronized = bool(synchronized)
+        self.num_classes = num_classes
+        if num_classes is not None:
+            self.num_classes = validation.positive_int(
+                "num_classes", num_classes
+            )
+            if not self.use_batch_norm:
+                raise ValueError(
+                    "A class-conditional block (`num_classes`) needs "
+                    "`use_batch_norm=True`: the class sets BatchNormalization's"
+                    f" scale and offset. Received: num_classes={num_classes}, "
+                    f"use_batch_norm={use_batch_norm}"
+                )
 
         self.conv = self.conv_class(
             self.filters,
@@ -151,13 +164,32 @@ class _ConvBlock(keras.layers.Layer):
         )
         self.batch_norm = None
         if self.use_batch_norm:
+            # A class-conditional block takes its scale and offset from the
+            # class embeddings below instead.
             self.batch_norm = BatchNormalization(
                 momentum=self.momentum,
                 epsilon=self.epsilon,
+                center=self.num_classes is None,
+                scale=self.num_classes is None,
                 gamma_initializer=self.gamma_initializer,
                 synchronized=self.synchronized,
                 dtype=self.dtype_policy,
                 name="batch_norm",
+            )
+        self.class_scale = self.class_offset = None
+        if self.num_classes is not None:
+            self.class_scale, self.class_offset = (
+                keras.layers.Embedding(
+                    self.num_classes,
+                    self.filters,
+                    embeddings_initializer=initializer,
+                    dtype=self.dtype_policy,
+                    name=name,
+                )
+                for name, initializer in (
+                    ("class_scale", self.gamma_initializer),
+                    ("class_offset", "zeros"),
+                )
             )
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
@@ -165,12 +197,27 @@ class _ConvBlock(keras.layers.Layer):
         self.conv.build(input_shape)
         if self.batch_norm is not None:
             self.batch_norm.build(self.conv.compute_output_shape(input_shape))
+        if self.num_classes is not None:
+            self.class_scale.build((None,))
+            self.class_offset.build((None,))
         self.built = True
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, labels=None, training=None):
+        if (labels is None) != (self.num_classes is None):
+            raise ValueError(
+                "A block takes `labels` exactly when it has `num_classes`. "
+                f"Received: labels={'None' if labels is None else 'a tensor'} "
+                f"for a block with num_classes={self.num_classes}"
+            )
         x = self.conv(inputs)
         if self.batch_norm is not None:
             x = self.batch_norm(x, training=training)
+        if labels is not None:
+            # Class-conditional BatchNormalization (de Vries et al. 2017;
+            # Miyato and Koyama 2018): a scale and offset per class.
+            labels = ops.cast(labels, "int32")
+            x = x * self.class_scale(labels)[:, None, None, :]
+            x = x + self.class_offset(labels)[:, None, None, :]
         if self.negative_slope == 0.0:
             return ops.relu(x)
         return ops.leaky_relu(x, negative_slope=self.negative_slope)
@@ -198,6 +245,7 @@ class _ConvBlock(keras.layers.Layer):
                     self.gamma_initializer
                 ),
                 "synchronized": self.synchronized,
+                "num_classes": self.num_classes,
             }
         )
         return config
@@ -232,10 +280,17 @@ class GBlock(_ConvBlock):
         synchronized: bool. Whether BatchNormalization uses the statistics
             of the global batch across the replicas of a `tf.distribute`
             strategy (TensorFlow only). Defaults to `False`.
+        num_classes: int or None. Makes the block class-conditional:
+            BatchNormalization's scale and offset become learned per class
+            (conditional BatchNorm, de Vries et al., "Modulating early visual
+            processing by language", 2017), chosen by the `labels` call
+            argument. Defaults to `None`.
         **kwargs: standard layer arguments such as `name` and `dtype`.
 
     Call arguments:
         inputs: a `(batch, height, width, channels)` tensor.
+        labels: int tensor `(batch,)` of classes in `[0, num_classes)`;
+            required by a block with `num_classes`, refused otherwise.
         training: bool. Whether BatchNormalization uses batch statistics.
 
     Example:
@@ -276,10 +331,17 @@ class DBlock(_ConvBlock):
         synchronized: bool. Whether BatchNormalization uses the statistics
             of the global batch across the replicas of a `tf.distribute`
             strategy (TensorFlow only). Defaults to `False`.
+        num_classes: int or None. Makes the block class-conditional:
+            BatchNormalization's scale and offset become learned per class
+            (conditional BatchNorm, de Vries et al., "Modulating early visual
+            processing by language", 2017), chosen by the `labels` call
+            argument. Defaults to `None`.
         **kwargs: standard layer arguments such as `name` and `dtype`.
 
     Call arguments:
         inputs: a `(batch, height, width, channels)` tensor.
+        labels: int tensor `(batch,)` of classes in `[0, num_classes)`;
+            required by a block with `num_classes`, refused otherwise.
         training: bool. Whether BatchNormalization uses batch statistics.
 
     Example:

@@ -88,7 +88,10 @@ def build_generator(
             a second input, the `int32` class labels `(batch,)`: a learned
             embedding of the label, `latent_dim` values drawn like the
             noise from N(0, 1), is concatenated to the noise (Mirza and
-            Osindero, "Conditional Generative Adversarial Nets", 2014).
+            Osindero, "Conditional Generative Adversarial Nets", 2014), and
+            every `GBlock` takes its BatchNormalization scale and offset
+            from the label (conditional BatchNorm, as in the generator of
+            Miyato and Koyama, "cGANs with Projection Discriminator", 2018).
             Defaults to `None`, unconditional.
         name: string. The model's name.
 
@@ -117,11 +120,13 @@ def build_generator(
     )
 
     noise = keras.Input((1, 1, latent_dim), name="noise")
-    inputs, x = noise, noise
+    inputs, x, labels = noise, noise, None
     if num_classes is not None:
+        num_classes = validation.positive_int("num_classes", num_classes)
+        block_args["num_classes"] = num_classes
         labels = keras.Input((), dtype="int32", name="labels")
         code = keras.layers.Embedding(
-            validation.positive_int("num_classes", num_classes),
+            num_classes,
             latent_dim,
             embeddings_initializer=keras.initializers.RandomNormal(0.0, 1.0),
             name="label_embedding",
@@ -129,17 +134,18 @@ def build_generator(
         code = keras.layers.Reshape((1, 1, latent_dim))(code)
         inputs = [noise, labels]
         x = keras.layers.Concatenate(name="noise_and_label")([noise, code])
+    block_inputs = {} if labels is None else {"labels": labels}
     x = GBlock(
         filters * 2**num_blocks,
         strides=1,
         padding="valid",
         name="block_0",
         **block_args,
-    )(x)
+    )(x, **block_inputs)
     for i in range(1, num_blocks + 1):
         x = GBlock(
-            filters * 2 ** (num_blocks - i), name=f"block_{i}", **(block_args)
-        )(x)
+            filters * 2 ** (num_blocks - i), name=f"block_{i}", **block_args
+        )(x, **block_inputs)
     x = Conv2DTranspose(
         channels,
         4,

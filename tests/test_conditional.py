@@ -61,21 +61,21 @@ def test_networks_take_labels_and_keep_their_output_shapes():
 def test_fit_with_labels_trains_the_label_layers():
     model = conditional_dcgan()
     model.compile()
+    label_layers = {
+        "label_embedding": model.generator.get_layer("label_embedding"),
+        "label_projection": model.discriminator.get_layer("label_projection"),
+        "class_scale": model.generator.get_layer("block_1").class_scale,
+        "class_offset": model.generator.get_layer("block_1").class_offset,
+    }
     before = {
-        name: keras.ops.convert_to_numpy(network.get_layer(name).weights[0])
-        for network, name in (
-            (model.generator, "label_embedding"),
-            (model.discriminator, "label_projection"),
-        )
+        name: keras.ops.convert_to_numpy(layer.weights[0])
+        for name, layer in label_layers.items()
     }
     images, labels = labelled()
     logs = model.fit(images, labels, batch_size=8, verbose=0).history
     assert np.isfinite(logs["d_loss"][0]) and np.isfinite(logs["g_loss"][0])
-    for network, name in (
-        (model.generator, "label_embedding"),
-        (model.discriminator, "label_projection"),
-    ):
-        after = keras.ops.convert_to_numpy(network.get_layer(name).weights[0])
+    for name, layer in label_layers.items():
+        after = keras.ops.convert_to_numpy(layer.weights[0])
         assert not np.allclose(after, before[name]), name
     metrics = model.evaluate(images, labels, batch_size=8, return_dict=True)
     assert set(metrics) >= {"d_loss", "g_loss"}

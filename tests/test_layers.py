@@ -61,6 +61,71 @@ def test_training_flag_switches_batch_statistics():
     assert 0.3 < np.mean(train == 0) < 0.7
 
 
+def test_class_conditional_block_scales_and_offsets_per_class():
+    block = GBlock(4, kernel_size=3, num_classes=3)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(6, 5, 5, 2)).astype("float32")
+    labels = np.array([0, 1, 2, 2, 1, 0], "int32")
+    block(x, labels)
+    scale = rng.uniform(0.5, 1.5, (3, 4)).astype("float32")
+    offset = rng.normal(size=(3, 4)).astype("float32")
+    block.class_scale.set_weights([scale])
+    block.class_offset.set_weights([offset])
+    conv = keras.ops.convert_to_numpy(block.conv(x))
+    mean, variance = conv.mean(axis=(0, 1, 2)), conv.var(axis=(0, 1, 2))
+    normalised = (conv - mean) / np.sqrt(variance + 1e-5)
+    expected = (
+        normalised * scale[labels, None, None] + offset[labels, None, None]
+    )
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(block(x, labels, training=True)),
+        np.maximum(expected, 0.0),
+        atol=1e-4,
+    )
+    # BatchNormalization keeps its statistics and leaves the affine part to
+    # the classes.
+    assert [w.path.split("/")[-1] for w in block.weights] == [
+        "kernel",
+        "moving_mean",
+        "moving_variance",
+        "embeddings",
+        "embeddings",
+    ]
+
+
+def test_class_conditional_block_saves_and_reloads(tmp_path):
+    block = DBlock(4, num_classes=3, name="block")
+    restored = DBlock.from_config(block.get_config())
+    assert restored.get_config() == block.get_config()
+    images = keras.Input((8, 8, 2))
+    labels = keras.Input((), dtype="int32")
+    model = keras.Model([images, labels], block(images, labels=labels))
+    x = np.random.default_rng(1).normal(size=(3, 8, 8, 2)).astype("float32")
+    y = np.array([2, 0, 1], "int32")
+    block.class_offset.set_weights([np.arange(12.0).reshape(3, 4)])
+    model.save(tmp_path / "block.keras")
+    loaded = keras.saving.load_model(tmp_path / "block.keras")
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded([x, y])),
+        keras.ops.convert_to_numpy(model([x, y])),
+        atol=1e-6,
+    )
+
+
+@pytest.mark.parametrize(
+    "num_classes, labels, message",
+    [
+        (3, None, "Received: labels=None for a block with num_classes=3"),
+        (None, [0, 1], "Received: labels=a tensor for a block with num_cl"),
+    ],
+)
+def test_labels_must_match_num_classes(num_classes, labels, message):
+    block = GBlock(4, num_classes=num_classes)
+    x = np.zeros((2, 4, 4, 3), "float32")
+    with pytest.raises(ValueError, match=message):
+        block(x, None if labels is None else np.array(labels, "int32"))
+
+
 def test_negative_slope():
     x = np.full((1, 4, 4, 1), -1.0, "float32")
     kw = dict(
@@ -93,6 +158,11 @@ def test_kernel_is_initialised_like_the_chapter():
         ({"filters": 4, "kernel_size": -1}, "Received: kernel_size=-1"),
         ({"filters": 4, "padding": "full"}, "Received: padding='full'"),
         ({"filters": 4, "negative_slope": -0.1}, "negative_slope=-0.1"),
+        ({"filters": 4, "num_classes": 0}, "Received: num_classes=0"),
+        (
+            {"filters": 4, "num_classes": 3, "use_batch_norm": False},
+            "needs `use_batch_norm=True`",
+        ),
     ],
 )
 def test_invalid_arguments(kwargs, message):
