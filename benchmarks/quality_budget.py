@@ -171,14 +171,6 @@ def main():
     classifier, extractor = evaluation.load_fashion_mnist_evaluator()
     results = []
     for seed in args.seeds:
-        recipe = recipes.get_recipe(
-            args.recipe,
-            image_size=32,
-            batch_size=args.batch_size,
-            epochs=args.epochs,
-            ema_decay=args.ema_decay,
-            **({"num_classes": 10} if args.conditional else {}),
-        )
         start = time.perf_counter()
         if args.load_dir:
             model = keras.saving.load_model(
@@ -186,6 +178,14 @@ def main():
             )
             history = {}
         else:
+            recipe = recipes.get_recipe(
+                args.recipe,
+                image_size=32,
+                batch_size=args.batch_size,
+                epochs=args.epochs,
+                ema_decay=args.ema_decay,
+                **({"num_classes": 10} if args.conditional else {}),
+            )
             if args.discriminator == "label-channels":
                 model = build_with_label_channels(recipe, seed)
             else:

@@ -54,8 +54,7 @@ class Sampling:
                 noise, truncation, None if seed is None else [seed, 1]
             )
         if self.num_classes is not None and labels is None:
-            rng = np.random.default_rng(None if seed is None else [seed, 2])
-            labels = rng.integers(0, self.num_classes, num_images)
+            labels = _uniform_labels(self.num_classes, num_images, seed)
         return self.generate_from_noise(
             noise, labels=labels, batch_size=batch_size, use_ema=use_ema
         )
@@ -126,8 +125,7 @@ class Sampling:
         noise = fixed_noise(num_images, self.latent_dim, seed=0)
         labels = None
         if self.num_classes is not None:
-            rng = np.random.default_rng([0, 2])
-            labels = rng.integers(0, self.num_classes, num_images)
+            labels = _uniform_labels(self.num_classes, num_images, seed=0)
         settings = [(layer.trainable, layer.momentum) for layer in layers]
         try:
             for layer in layers:
@@ -149,6 +147,12 @@ class Sampling:
         self._ema_statistics_at = int(
             keras.ops.convert_to_numpy(self.ema_updates)
         )
+
+
+def _uniform_labels(num_classes, num_images, seed):
+    """Uniformly drawn classes, from a stream of their own beside the noise."""
+    rng = np.random.default_rng(None if seed is None else [seed, 2])
+    return rng.integers(0, num_classes, num_images)
 
 
 def _batch_norm_layers(network):
