@@ -11,7 +11,8 @@ evaluator's classifier assigns the images generated for that class to it;
 `--discriminator label-channels` swaps the package's projection
 discriminator for the older design that feeds the label to the
 discriminator as one-hot image channels (Mirza and Osindero, 2014), to
-compare the two. `--truncation PSI` also scores the EMA generator on noise
+compare the two; `--generator batch-norm` adds conditional BatchNorm to
+every generator block. `--truncation PSI` also scores the EMA generator on noise
 truncated at PSI standard deviations.
 
 ```
@@ -49,6 +50,14 @@ def parse_args():
         choices=("projection", "label-channels"),
         default="projection",
         help="with --conditional: how the discriminator sees the label",
+    )
+    parser.add_argument(
+        "--generator",
+        choices=("embedding", "batch-norm"),
+        default="embedding",
+        help="with --conditional: how the generator sees the label (a label "
+        "embedding beside the noise; batch-norm: also conditional BatchNorm "
+        "in every block)",
     )
     parser.add_argument(
         "--truncation",
@@ -185,6 +194,7 @@ def main():
                 epochs=args.epochs,
                 ema_decay=args.ema_decay,
                 **({"num_classes": 10} if args.conditional else {}),
+                conditional_batch_norm=args.generator == "batch-norm",
             )
             if args.discriminator == "label-channels":
                 model = build_with_label_channels(recipe, seed)

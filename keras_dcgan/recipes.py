@@ -44,6 +44,9 @@ class Recipe:
             Fashion-MNIST, see docs/quality.md); `None` keeps none.
         num_classes: int or None. Train a class-conditional model with this
             many classes (see `DCGAN`). Defaults to `None`.
+        conditional_batch_norm: bool. With `num_classes`, the generator's
+            blocks also take their BatchNorm scale and offset from the class
+            (see `build_generator`). Defaults to `False`.
 
     Example:
 
@@ -69,6 +72,7 @@ class Recipe:
     gamma_stddev: float = 0.0
     ema_decay: float = 0.999
     num_classes: int = None
+    conditional_batch_norm: bool = False
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "latent_dim", "image_size"):
@@ -136,6 +140,7 @@ class Recipe:
             kernel_initializer=self._kernel_initializer(),
             gamma_initializer=self._gamma_initializer(),
             num_classes=self.num_classes,
+            conditional_batch_norm=self.conditional_batch_norm,
         )
         discriminator = build_discriminator(
             image_shape,

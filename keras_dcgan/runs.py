@@ -60,6 +60,7 @@ ARCHITECTURE_FIELDS = (
     "mixed_precision",
     "ema_decay",
     "num_classes",
+    "conditional_batch_norm",
 )
 
 
@@ -96,6 +97,8 @@ def compare_configs(saved, requested):
 
 
 def _check_resume_config(directory, saved, requested, force):
+    # Runs recorded before the field existed had no conditional BatchNorm.
+    saved = {"conditional_batch_norm": False, **saved}
     differences = compare_configs(saved, requested)
     if not differences:
         return []

@@ -14,11 +14,15 @@ CLASSES = 3
 IMAGE_SHAPE = (16, 16, 1)
 
 
-def conditional_dcgan(seed=0, **kw):
+def conditional_dcgan(seed=0, conditional_batch_norm=False, **kw):
     keras.utils.set_random_seed(seed)
     return keras_dcgan.DCGAN(
         keras_dcgan.build_generator(
-            LATENT_DIM, IMAGE_SHAPE, filters=4, num_classes=CLASSES
+            LATENT_DIM,
+            IMAGE_SHAPE,
+            filters=4,
+            num_classes=CLASSES,
+            conditional_batch_norm=conditional_batch_norm,
         ),
         keras_dcgan.build_discriminator(
             IMAGE_SHAPE, filters=4, num_classes=CLASSES
@@ -58,15 +62,19 @@ def test_networks_take_labels_and_keep_their_output_shapes():
     )
 
 
-def test_fit_with_labels_trains_the_label_layers():
-    model = conditional_dcgan()
+@pytest.mark.parametrize("conditional_batch_norm", [False, True])
+def test_fit_with_labels_trains_the_label_layers(conditional_batch_norm):
+    model = conditional_dcgan(conditional_batch_norm=conditional_batch_norm)
     model.compile()
     label_layers = {
         "label_embedding": model.generator.get_layer("label_embedding"),
         "label_projection": model.discriminator.get_layer("label_projection"),
-        "class_scale": model.generator.get_layer("block_1").class_scale,
-        "class_offset": model.generator.get_layer("block_1").class_offset,
     }
+    block = model.generator.get_layer("block_1")
+    assert (block.num_classes == CLASSES) == conditional_batch_norm
+    if conditional_batch_norm:
+        label_layers["class_scale"] = block.class_scale
+        label_layers["class_offset"] = block.class_offset
     before = {
         name: keras.ops.convert_to_numpy(layer.weights[0])
         for name, layer in label_layers.items()
@@ -149,6 +157,8 @@ def test_networks_must_match_num_classes():
             latent_dim=LATENT_DIM,
             num_classes=CLASSES,
         )
+    with pytest.raises(ValueError, match="needs `num_classes`"):
+        keras_dcgan.build_generator(conditional_batch_norm=True)
     with pytest.raises(ValueError, match="num_classes"):
         conditional_dcgan().__class__(
             keras_dcgan.build_generator(
@@ -179,6 +189,15 @@ def test_recipe_builds_a_conditional_model():
     ).build(channels=1, seed=0)
     assert model.num_classes == CLASSES
     assert len(model.generator.inputs) == len(model.discriminator.inputs) == 2
+    assert model.generator.get_layer("block_0").num_classes is None
+    model = recipes.get_recipe(
+        "d2l",
+        image_size=16,
+        filters=4,
+        num_classes=CLASSES,
+        conditional_batch_norm=True,
+    ).build(channels=1, seed=0)
+    assert model.generator.get_layer("block_0").num_classes == CLASSES
 
 
 RESUME = """
