@@ -12,8 +12,8 @@ evaluator's classifier assigns the images generated for that class to it;
 discriminator for the older design that feeds the label to the
 discriminator as one-hot image channels (Mirza and Osindero, 2014), to
 compare the two; `--generator batch-norm` adds conditional BatchNorm to
-every generator block. `--truncation PSI` also scores the EMA generator on noise
-truncated at PSI standard deviations.
+every generator block. `--truncation PSI` also scores the EMA generator on
+noise truncated at PSI standard deviations.
 
 ```
 KERAS_BACKEND=tensorflow python benchmarks/quality_budget.py \
