@@ -11,8 +11,10 @@ evaluator's classifier assigns the images generated for that class to it;
 `--discriminator label-channels` swaps the package's projection
 discriminator for the older design that feeds the label to the
 discriminator as one-hot image channels (Mirza and Osindero, 2014), to
-compare the two; `--generator batch-norm` adds conditional BatchNorm to
-every generator block. `--truncation PSI` also scores the EMA generator on
+compare the two, and `--discriminator classifier` adds AC-GAN's auxiliary
+classifier to the projection discriminator (Odena et al., 2017);
+`--generator batch-norm` adds conditional BatchNorm to every generator
+block. `--truncation PSI` also scores the EMA generator on
 noise truncated at PSI standard deviations.
 
 ```
@@ -47,9 +49,10 @@ def parse_args():
     parser.add_argument("--conditional", action="store_true")
     parser.add_argument(
         "--discriminator",
-        choices=("projection", "label-channels"),
+        choices=("projection", "classifier", "label-channels"),
         default="projection",
-        help="with --conditional: how the discriminator sees the label",
+        help="with --conditional: how the discriminator sees the label "
+        "(classifier: projection and an auxiliary classifier)",
     )
     parser.add_argument(
         "--generator",
@@ -195,6 +198,7 @@ def main():
                 ema_decay=args.ema_decay,
                 **({"num_classes": 10} if args.conditional else {}),
                 conditional_batch_norm=args.generator == "batch-norm",
+                auxiliary_classifier=args.discriminator == "classifier",
             )
             if args.discriminator == "label-channels":
                 model = build_with_label_channels(recipe, seed)

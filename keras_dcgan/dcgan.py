@@ -38,7 +38,12 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
     the class labels as a second input (see `build_generator` and
     `build_discriminator`), the data must yield `(images, labels)` with
     `int32` labels in `[0, num_classes)`, each fake batch gets labels drawn
-    uniformly, and `generate()` takes the labels to draw.
+    uniformly, and `generate()` takes the labels to draw. A discriminator
+    with a second output, class logits (`build_discriminator(...,
+    auxiliary_classifier=True)`), adds AC-GAN's classification loss (Odena
+    et al., 2017): the cross-entropy of its class prediction against the
+    label, of real and fake images, to `d_loss` (their mean) and, of fake
+    images, to `g_loss`.
 
     Args:
         generator: a `keras.Model` from noise to images in [-1, 1], such as
@@ -107,6 +112,7 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         self.seed = seed
         self.noise_shape = noise_shape
         self.image_shape = tuple(discriminator.inputs[0].shape[1:])
+        self.auxiliary_classifier = len(discriminator.outputs) == 2
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise")
         self.ema_decay = None
         self.ema_generator = None
@@ -139,9 +145,19 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         return generator([noise, labels], training=training)
 
     def _discriminate(self, images, labels, training=True):
+        """`(logits, class_loss)`: the discriminator's logits and, with an
+        auxiliary classifier, the per-example cross-entropy of its class
+        prediction against `labels` (else `None`)."""
         if labels is None:
-            return self.discriminator(images, training=training)
-        return self.discriminator([images, labels], training=training)
+            return self.discriminator(images, training=training), None
+        outputs = self.discriminator([images, labels], training=training)
+        if not self.auxiliary_classifier:
+            return outputs, None
+        logits, class_logits = outputs
+        class_loss = ops.sparse_categorical_crossentropy(
+            labels, ops.cast(class_logits, "float32"), from_logits=True
+        )
+        return logits, class_loss
 
     def compile(
         self, d_optimizer=None, g_optimizer=None, loss_fn=None, **kwargs
@@ -310,14 +326,25 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         labels = ops.full_like(logits, label)
         return self.loss_fn(labels, logits)
 
-    def _discriminator_loss(self, real_logits, fake_logits):
+    def _discriminator_loss(self, real, fake):
+        """Mean and per-example loss of `_discriminate`'s real and fake
+        outputs."""
+        (real_logits, real_class_loss), (fake_logits, fake_class_loss) = (
+            real,
+            fake,
+        )
         per_example = (
             self._bce(1.0, real_logits) + self._bce(0.0, fake_logits)
         ) / 2.0
+        if real_class_loss is not None:
+            per_example += (real_class_loss + fake_class_loss) / 2.0
         return ops.mean(per_example), per_example
 
-    def _generator_loss(self, fake_logits):
+    def _generator_loss(self, fake):
+        fake_logits, fake_class_loss = fake
         per_example = self._bce(1.0, fake_logits)
+        if fake_class_loss is not None:
+            per_example += fake_class_loss
         return ops.mean(per_example), per_example
 
     def _update_metrics(self, d_loss, g_loss, real_logits, fake_logits):
@@ -345,12 +372,12 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         fake = ops.stop_gradient(fake)
 
         def discriminator_objective():
-            real_logits = self._discriminate(real, real_labels)
-            fake_logits = self._discriminate(fake, fake_labels)
+            real_outputs = self._discriminate(real, real_labels)
+            fake_outputs = self._discriminate(fake, fake_labels)
             loss, per_example = self._discriminator_loss(
-                real_logits, fake_logits
+                real_outputs, fake_outputs
             )
-            return loss, (per_example, real_logits, fake_logits)
+            return loss, (per_example, real_outputs[0], fake_outputs[0])
 
         def generator_objective(images):
             return self._generator_loss(self._discriminate(images, fake_labels))
@@ -398,11 +425,13 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         noise = self._noise(ops.shape(real)[0])
         fake_labels = self._fake_labels(ops.shape(real)[0])
         fake = self._generate(self.generator, noise, fake_labels, False)
-        real_logits = self._discriminate(real, real_labels, False)
-        fake_logits = self._discriminate(fake, fake_labels, False)
-        _, d_loss = self._discriminator_loss(real_logits, fake_logits)
-        _, g_loss = self._generator_loss(fake_logits)
-        return self._update_metrics(d_loss, g_loss, real_logits, fake_logits)
+        real_outputs = self._discriminate(real, real_labels, False)
+        fake_outputs = self._discriminate(fake, fake_labels, False)
+        _, d_loss = self._discriminator_loss(real_outputs, fake_outputs)
+        _, g_loss = self._generator_loss(fake_outputs)
+        return self._update_metrics(
+            d_loss, g_loss, real_outputs[0], fake_outputs[0]
+        )
 
     @classmethod
     def from_preset(cls, preset, file_hash=None, compile=True):

@@ -182,6 +182,7 @@ def build_discriminator(
     gamma_initializer="ones",
     synchronized_batch_norm=False,
     num_classes=None,
+    auxiliary_classifier=False,
     name="discriminator",
 ):
     """Builds the chapter's DCGAN discriminator as a functional `keras.Model`.
@@ -218,11 +219,19 @@ def build_discriminator(
             logit gains the inner product of the last 4x4 feature map with
             a learned embedding of the label, a class-specific part of the
             final linear layer. Defaults to `None`, unconditional.
+        auxiliary_classifier: bool. With `num_classes`, also classify the
+            image: a second output, `(batch, num_classes)` class logits from
+            a linear layer on the last 4x4 feature map, the auxiliary
+            classifier of AC-GAN (Odena, Olah and Shlens, "Conditional Image
+            Synthesis with Auxiliary Classifier GANs", ICML 2017), which
+            `DCGAN` trains with a cross-entropy term for both players.
+            Defaults to `False`.
         name: string. The model's name.
 
     Returns:
         A `keras.Model` mapping `(batch, size, size, channels)` images (and,
-        with `num_classes`, labels) to `(batch, 1, 1, 1)` logits.
+        with `num_classes`, labels) to `(batch, 1, 1, 1)` logits (and, with
+        `auxiliary_classifier`, `(batch, num_classes)` class logits).
 
     Example:
 
@@ -232,6 +241,11 @@ def build_discriminator(
     """
     filters = validation.positive_int("filters", filters)
     size, channels = _validate_image_shape(image_shape)
+    if auxiliary_classifier and num_classes is None:
+        raise ValueError(
+            "`auxiliary_classifier=True` needs `num_classes`. "
+            f"Received: num_classes={num_classes}"
+        )
     num_blocks = _num_upsampling_blocks(size) + 1
     block_args = dict(
         negative_slope=negative_slope,
@@ -278,4 +292,12 @@ def build_discriminator(
     outputs = keras.layers.Add(dtype="float32", name="logit")(
         [outputs, projection]
     )
+    if auxiliary_classifier:
+        class_logits = keras.layers.Dense(
+            num_classes,
+            kernel_initializer=kernel_initializer or dcgan_normal(),
+            dtype="float32",
+            name="class_logits",
+        )(features)
+        outputs = [outputs, class_logits]
     return keras.Model([images, labels], outputs, name=name)

@@ -47,6 +47,9 @@ class Recipe:
         conditional_batch_norm: bool. With `num_classes`, the generator's
             blocks also take their BatchNorm scale and offset from the class
             (see `build_generator`). Defaults to `False`.
+        auxiliary_classifier: bool. With `num_classes`, the discriminator
+            also classifies the images, trained with AC-GAN's loss (see
+            `build_discriminator` and `DCGAN`). Defaults to `False`.
 
     Example:
 
@@ -73,6 +76,7 @@ class Recipe:
     ema_decay: float = 0.999
     num_classes: int = None
     conditional_batch_norm: bool = False
+    auxiliary_classifier: bool = False
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "latent_dim", "image_size"):
@@ -150,6 +154,7 @@ class Recipe:
             kernel_initializer=self._kernel_initializer(),
             gamma_initializer=self._gamma_initializer(),
             num_classes=self.num_classes,
+            auxiliary_classifier=self.auxiliary_classifier,
         )
         return generator, discriminator
 

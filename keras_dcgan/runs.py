@@ -61,6 +61,7 @@ ARCHITECTURE_FIELDS = (
     "ema_decay",
     "num_classes",
     "conditional_batch_norm",
+    "auxiliary_classifier",
 )
 
 
@@ -97,8 +98,12 @@ def compare_configs(saved, requested):
 
 
 def _check_resume_config(directory, saved, requested, force):
-    # Runs recorded before the field existed had no conditional BatchNorm.
-    saved = {"conditional_batch_norm": False, **saved}
+    # Runs recorded before these fields existed had neither.
+    saved = {
+        "conditional_batch_norm": False,
+        "auxiliary_classifier": False,
+        **saved,
+    }
     differences = compare_configs(saved, requested)
     if not differences:
         return []

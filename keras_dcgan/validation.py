@@ -107,8 +107,8 @@ def check_gan_networks(generator, discriminator, latent_dim, num_classes):
     """Checks a DCGAN's two networks; returns the generator's noise shape.
 
     Both must be built `keras.Model`s taking the labels as a second input
-    when `num_classes` is set, and the noise's last axis must be
-    `latent_dim`.
+    when `num_classes` is set (then the discriminator may also output class
+    logits), and the noise's last axis must be `latent_dim`.
     """
     expected = 1 if num_classes is None else 2
     for name, network in (
@@ -127,6 +127,23 @@ def check_gan_networks(generator, discriminator, latent_dim, num_classes):
                 + ("" if expected == 1 else " (the second: labels)")
                 + f". Received: {name} with {len(network.inputs)} inputs"
             )
+    outputs = discriminator.outputs
+    if len(outputs) == 2 and num_classes is not None:
+        classes = outputs[1].shape[-1]
+        if classes != num_classes:
+            raise ValueError(
+                "The discriminator's second output, the class logits of an "
+                f"auxiliary classifier, must have num_classes={num_classes} "
+                f"values per image. Received: {classes}"
+            )
+    elif len(outputs) != 1:
+        expected = "one output, the logits"
+        if num_classes is not None:
+            expected += ", or two: logits and class logits"
+        raise ValueError(
+            f"`discriminator` must have {expected}. "
+            f"Received: {len(outputs)} outputs"
+        )
     noise_shape = tuple(generator.inputs[0].shape[1:])
     if noise_shape[-1] != latent_dim:
         raise ValueError(

@@ -14,7 +14,9 @@ CLASSES = 3
 IMAGE_SHAPE = (16, 16, 1)
 
 
-def conditional_dcgan(seed=0, conditional_batch_norm=False, **kw):
+def conditional_dcgan(
+    seed=0, conditional_batch_norm=False, auxiliary_classifier=False, **kw
+):
     keras.utils.set_random_seed(seed)
     return keras_dcgan.DCGAN(
         keras_dcgan.build_generator(
@@ -25,7 +27,10 @@ def conditional_dcgan(seed=0, conditional_batch_norm=False, **kw):
             conditional_batch_norm=conditional_batch_norm,
         ),
         keras_dcgan.build_discriminator(
-            IMAGE_SHAPE, filters=4, num_classes=CLASSES
+            IMAGE_SHAPE,
+            filters=4,
+            num_classes=CLASSES,
+            auxiliary_classifier=auxiliary_classifier,
         ),
         latent_dim=LATENT_DIM,
         seed=seed,
@@ -62,9 +67,17 @@ def test_networks_take_labels_and_keep_their_output_shapes():
     )
 
 
-@pytest.mark.parametrize("conditional_batch_norm", [False, True])
-def test_fit_with_labels_trains_the_label_layers(conditional_batch_norm):
-    model = conditional_dcgan(conditional_batch_norm=conditional_batch_norm)
+@pytest.mark.parametrize(
+    "conditional_batch_norm, auxiliary_classifier",
+    [(False, False), (True, False), (False, True)],
+)
+def test_fit_with_labels_trains_the_label_layers(
+    conditional_batch_norm, auxiliary_classifier
+):
+    model = conditional_dcgan(
+        conditional_batch_norm=conditional_batch_norm,
+        auxiliary_classifier=auxiliary_classifier,
+    )
     model.compile()
     label_layers = {
         "label_embedding": model.generator.get_layer("label_embedding"),
@@ -75,6 +88,10 @@ def test_fit_with_labels_trains_the_label_layers(conditional_batch_norm):
     if conditional_batch_norm:
         label_layers["class_scale"] = block.class_scale
         label_layers["class_offset"] = block.class_offset
+    if auxiliary_classifier:
+        label_layers["class_logits"] = model.discriminator.get_layer(
+            "class_logits"
+        )
     before = {
         name: keras.ops.convert_to_numpy(layer.weights[0])
         for name, layer in label_layers.items()
@@ -87,6 +104,35 @@ def test_fit_with_labels_trains_the_label_layers(conditional_batch_norm):
         assert not np.allclose(after, before[name]), name
     metrics = model.evaluate(images, labels, batch_size=8, return_dict=True)
     assert set(metrics) >= {"d_loss", "g_loss"}
+
+
+def test_auxiliary_classifier_adds_the_cross_entropy_of_the_class():
+    images, labels = labelled()
+    plain = conditional_dcgan(seed=4)
+    model = conditional_dcgan(seed=4, auxiliary_classifier=True)
+    logits, class_logits = model.discriminator([images, labels])
+    assert tuple(logits.shape) == (16, 1, 1, 1)
+    assert tuple(class_logits.shape) == (16, CLASSES)
+    # Same seed: the same networks but for the classifier's head, and the
+    # same fake batch, so the losses differ by the cross-entropy terms:
+    # d_loss by the mean of the real and fake ones, g_loss by the fake one.
+    losses = {}
+    for name, gan in (("plain", plain), ("classifier", model)):
+        gan.compile()
+        losses[name] = gan.evaluate(
+            images, labels, batch_size=16, verbose=0, return_dict=True
+        )
+    d_extra = losses["classifier"]["d_loss"] - losses["plain"]["d_loss"]
+    g_extra = losses["classifier"]["g_loss"] - losses["plain"]["g_loss"]
+    class_logits = keras.ops.convert_to_numpy(
+        model.discriminator([images, labels], training=False)[1]
+    )
+    log_probs = class_logits - np.log(
+        np.exp(class_logits).sum(axis=-1, keepdims=True)
+    )
+    real_extra = -log_probs[np.arange(16), labels].mean()
+    np.testing.assert_allclose(2 * d_extra - g_extra, real_extra, rtol=1e-4)
+    assert g_extra > 0
 
 
 def test_a_tf_data_pipeline_of_pairs_trains():
@@ -159,6 +205,26 @@ def test_networks_must_match_num_classes():
         )
     with pytest.raises(ValueError, match="needs `num_classes`"):
         keras_dcgan.build_generator(conditional_batch_norm=True)
+    with pytest.raises(ValueError, match="needs `num_classes`"):
+        keras_dcgan.build_discriminator(auxiliary_classifier=True)
+    generator = keras_dcgan.build_generator(
+        LATENT_DIM, IMAGE_SHAPE, filters=4, num_classes=CLASSES
+    )
+    four_classes = keras_dcgan.build_discriminator(
+        IMAGE_SHAPE, filters=4, num_classes=4, auxiliary_classifier=True
+    )
+    with pytest.raises(ValueError, match="num_classes=3 values per image"):
+        keras_dcgan.DCGAN(
+            generator, four_classes, LATENT_DIM, num_classes=CLASSES
+        )
+    plain = keras_dcgan.build_discriminator(IMAGE_SHAPE, filters=4)
+    two_outputs = keras.Model(plain.inputs, plain.outputs * 2)
+    with pytest.raises(ValueError, match="must have one output"):
+        keras_dcgan.DCGAN(
+            keras_dcgan.build_generator(LATENT_DIM, IMAGE_SHAPE, filters=4),
+            two_outputs,
+            LATENT_DIM,
+        )
     with pytest.raises(ValueError, match="num_classes"):
         conditional_dcgan().__class__(
             keras_dcgan.build_generator(
@@ -198,6 +264,16 @@ def test_recipe_builds_a_conditional_model():
         conditional_batch_norm=True,
     ).build(channels=1, seed=0)
     assert model.generator.get_layer("block_0").num_classes == CLASSES
+    assert not model.auxiliary_classifier
+    model = recipes.get_recipe(
+        "d2l",
+        image_size=16,
+        filters=4,
+        num_classes=CLASSES,
+        auxiliary_classifier=True,
+    ).build(channels=1, seed=0)
+    assert model.auxiliary_classifier
+    assert len(model.discriminator.outputs) == 2
 
 
 RESUME = """
@@ -212,13 +288,16 @@ np.savez(sys.argv[3], **state_of(model))
 """
 
 
+@pytest.mark.parametrize("auxiliary_classifier", [False, True])
 def test_save_and_resume_in_a_fresh_process_equal_straight_training(
-    tmp_path,
+    tmp_path, auxiliary_classifier
 ):
     from helpers import state_of
 
     images, labels = labelled(32)
-    model = conditional_dcgan(seed=2, ema_decay=0.9)
+    model = conditional_dcgan(
+        seed=2, ema_decay=0.9, auxiliary_classifier=auxiliary_classifier
+    )
     model.compile()
     model.save(tmp_path / "initial.keras")
     model.fit(images[:16], labels[:16], batch_size=8, shuffle=False, verbose=0)

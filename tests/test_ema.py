@@ -231,7 +231,12 @@ def test_command_averages_by_default_and_no_ema_turns_it_off(tmp_path):
     # A run folder from before the average existed resumes without one.
     record_path = tmp_path / "plain" / "checkpoint.json"
     record = json.loads(record_path.read_text())
-    for name in ("ema_decay", "num_classes", "conditional_batch_norm"):
+    for name in (
+        "ema_decay",
+        "num_classes",
+        "conditional_batch_norm",
+        "auxiliary_classifier",
+    ):
         del record["config"][name]
     record_path.write_text(json.dumps(record))
     resumed = train(tmp_path / "plain", "--resume", "--epochs", "2")
