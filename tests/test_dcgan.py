@@ -105,18 +105,16 @@ class ChapterStepDCGAN(keras_dcgan.DCGAN):
         fake = keras.ops.stop_gradient(self.generator(noise, training=True))
 
         def discriminator_objective():
-            real_logits = self.discriminator(real, training=True)
-            fake_logits = self.discriminator(fake, training=True)
+            real_outputs = self._discriminate(real, None)
+            fake_outputs = self._discriminate(fake, None)
             loss, per_example = self._discriminator_loss(
-                real_logits, fake_logits
+                real_outputs, fake_outputs
             )
-            return loss, (per_example, real_logits, fake_logits)
+            return loss, (per_example, real_outputs[0], fake_outputs[0])
 
         def generator_objective():
-            fake_logits = self.discriminator(
-                self.generator(noise, training=True), training=True
-            )
-            return self._generator_loss(fake_logits)
+            images = self.generator(noise, training=True)
+            return self._generator_loss(self._discriminate(images, None))
 
         _, (d_loss, real_logits, fake_logits) = self._minimize(
             self.d_optimizer,
