@@ -256,22 +256,17 @@ def test_recipe_builds_a_conditional_model():
     assert model.num_classes == CLASSES
     assert len(model.generator.inputs) == len(model.discriminator.inputs) == 2
     assert model.generator.get_layer("block_0").num_classes is None
-    model = recipes.get_recipe(
-        "d2l",
-        image_size=16,
-        filters=4,
-        num_classes=CLASSES,
-        conditional_batch_norm=True,
-    ).build(channels=1, seed=0)
+
+    def d2l_model(**fields):
+        recipe = recipes.get_recipe(
+            "d2l", image_size=16, filters=4, num_classes=CLASSES, **fields
+        )
+        return recipe.build(channels=1, seed=0)
+
+    model = d2l_model(conditional_batch_norm=True)
     assert model.generator.get_layer("block_0").num_classes == CLASSES
     assert not model.auxiliary_classifier
-    model = recipes.get_recipe(
-        "d2l",
-        image_size=16,
-        filters=4,
-        num_classes=CLASSES,
-        auxiliary_classifier=True,
-    ).build(channels=1, seed=0)
+    model = d2l_model(auxiliary_classifier=True)
     assert model.auxiliary_classifier
     assert len(model.discriminator.outputs) == 2
 
