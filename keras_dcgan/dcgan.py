@@ -329,10 +329,8 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
     def _discriminator_loss(self, real, fake):
         """Mean and per-example loss of `_discriminate`'s real and fake
         outputs."""
-        (real_logits, real_class_loss), (fake_logits, fake_class_loss) = (
-            real,
-            fake,
-        )
+        real_logits, real_class_loss = real
+        fake_logits, fake_class_loss = fake
         per_example = (
             self._bce(1.0, real_logits) + self._bce(0.0, fake_logits)
         ) / 2.0
