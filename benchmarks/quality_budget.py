@@ -15,7 +15,9 @@ compare the two, and `--discriminator classifier` adds AC-GAN's auxiliary
 classifier to the projection discriminator (Odena et al., 2017);
 `--generator batch-norm` adds conditional BatchNorm to every generator
 block. `--truncation PSI` also scores the EMA generator on
-noise truncated at PSI standard deviations.
+noise truncated at PSI standard deviations. `--extra-ema-decays D ...`
+keeps more averages of the same training, one per decay (with the model's
+warm-up, see `DCGAN.update_ema`), and scores each as the EMA generator.
 
 ```
 KERAS_BACKEND=tensorflow python benchmarks/quality_budget.py \
@@ -66,6 +68,14 @@ def parse_args():
         "--truncation",
         type=float,
         help="also score the EMA generator with noise truncated at this bound",
+    )
+    parser.add_argument(
+        "--extra-ema-decays",
+        type=float,
+        nargs="+",
+        default=[],
+        help="also keep and score averages of the same training at these "
+        "decays",
     )
     parser.add_argument("--num-samples", type=int, default=2000)
     parser.add_argument("--mixed-precision", action="store_true")
@@ -130,6 +140,56 @@ def scores(
         result["agreement_per_class"] = per_class
         result["agreement"] = float(np.mean(per_class))
     return result
+
+
+class ExtraAverages(keras.callbacks.Callback):
+    """Averages of the generator's trainable weights at more decays, updated
+    after every step by the rule of `DCGAN.update_ema`."""
+
+    def __init__(self, decays):
+        super().__init__()
+        self.decays = decays
+        self.averages = None
+        self.steps = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        current = [
+            keras.ops.convert_to_numpy(w).astype("float32")
+            for w in self.model.generator.trainable_weights
+        ]
+        if self.averages is None:
+            self.averages = {
+                d: [np.zeros_like(w) for w in current] for d in self.decays
+            }
+        for decay, average in self.averages.items():
+            d = min(decay, (1.0 + self.steps) / (10.0 + self.steps))
+            for a, w in zip(average, current):
+                a *= d
+                a += (1.0 - d) * w
+        self.steps += 1
+
+    def score(self, model, score_fn):
+        """`score_fn()` of the model's EMA generator set to each average."""
+        # The EMA copy is frozen: its weights pair with the generator's.
+        pairs = zip(model.ema_generator.weights, model.generator.weights)
+        weights = [average for average, current in pairs if current.trainable]
+        expected = len(model.generator.trainable_weights)
+        if len(weights) != expected:
+            raise ValueError(
+                f"Expected the EMA generator to pair {expected} weights with "
+                f"the generator's trainable ones; it pairs {len(weights)}."
+            )
+        own = [keras.ops.convert_to_numpy(w) for w in weights]
+        results = {}
+        for decay, average in self.averages.items():
+            for variable, value in zip(weights, average):
+                variable.assign(value)
+            model.recompute_ema_statistics()
+            results[str(decay)] = score_fn()
+        for variable, value in zip(weights, own):
+            variable.assign(value)
+        model.recompute_ema_statistics()
+        return results
 
 
 def build_with_label_channels(recipe, seed):
@@ -204,12 +264,14 @@ def main():
                 model = build_with_label_channels(recipe, seed)
             else:
                 model = recipe.build(channels=1, seed=seed)
+            averages = ExtraAverages(args.extra_ema_decays)
             history = model.fit(
                 train_images,
                 train_labels,
                 batch_size=args.batch_size,
                 epochs=args.epochs,
                 verbose=2,
+                callbacks=[averages] if args.extra_ema_decays else [],
             ).history
         seconds = time.perf_counter() - start
         if args.save_dir:
@@ -233,6 +295,20 @@ def main():
                 seed,
                 use_ema,
                 truncation,
+            )
+        if args.extra_ema_decays and not args.load_dir:
+            row["ema_at"] = averages.score(
+                model,
+                lambda: scores(
+                    model,
+                    test_images,
+                    extractor,
+                    classifier,
+                    args,
+                    seed,
+                    True,
+                    None,
+                ),
             )
         results.append(row)
         print(json.dumps(row), flush=True)
