@@ -282,11 +282,9 @@ def main():
             "train_seconds": None if args.load_dir else round(seconds, 1),
             "last_logs": {k: float(v[-1]) for k, v in history.items()},
         }
-        generators = [("plain", False, None), ("ema", True, None)]
-        if args.truncation:
-            generators.append(("ema_truncated", True, args.truncation))
-        for name, use_ema, truncation in generators:
-            row[name] = scores(
+
+        def score(use_ema, truncation=None):
+            return scores(
                 model,
                 test_images,
                 extractor,
@@ -296,20 +294,13 @@ def main():
                 use_ema,
                 truncation,
             )
+
+        row["plain"] = score(False)
+        row["ema"] = score(True)
+        if args.truncation:
+            row["ema_truncated"] = score(True, args.truncation)
         if args.extra_ema_decays and not args.load_dir:
-            row["ema_at"] = averages.score(
-                model,
-                lambda: scores(
-                    model,
-                    test_images,
-                    extractor,
-                    classifier,
-                    args,
-                    seed,
-                    True,
-                    None,
-                ),
-            )
+            row["ema_at"] = averages.score(model, lambda: score(True))
         results.append(row)
         print(json.dumps(row), flush=True)
     summary = {
