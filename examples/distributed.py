@@ -8,8 +8,8 @@ Description: The chapter's DCGAN trained by the engine of the active backend.
 model is built and compiled; `fit()` then runs data-parallel with the same
 training step. The engine follows the backend: `tf.distribute` strategies on
 TensorFlow, `keras.distribution.DataParallel` on JAX, a `torch.distributed`
-process group on PyTorch. The README's "Scaling out" section gives the launch
-commands for one machine and for several.
+process group on PyTorch. `docs/scaling.md` gives the launch commands for
+one machine and for several.
 
 `--dry-run` trains two steps on random images, to check a launch.
 """
