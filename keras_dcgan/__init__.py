@@ -6,6 +6,7 @@ import importlib
 # screen; this has to happen before Keras imports TensorFlow.
 import keras_dcgan.cli.startup  # noqa: F401
 from keras_dcgan import (
+    augment,
     callbacks,
     checkpoints,
     images,
@@ -22,6 +23,7 @@ __all__ = [
     "DCGAN",
     "GBlock",
     "__version__",
+    "augment",
     "build_discriminator",
     "build_generator",
     "callbacks",

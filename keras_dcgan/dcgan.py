@@ -3,6 +3,7 @@
 import keras
 from keras import ops
 
+from keras_dcgan import augment as augment_lib
 from keras_dcgan import pretrained, validation
 from keras_dcgan.optimizers import (
     CHAPTER_LEARNING_RATE,
@@ -45,6 +46,13 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
     label, of real and fake images, to `d_loss` (their mean) and, of fake
     images, to `g_loss`.
 
+    With `augment`, the discriminator sees every image, real or generated,
+    through a differentiable augmentation (see `keras_dcgan.augment`) in
+    both players' updates, so that it cannot simply memorise a small data
+    set; `evaluate()` and `generate()` are unaffected. An `AdaptiveAugment`
+    adds `aug_p`, its probability, and `r_t`, its overfitting signal, to the
+    logs.
+
     Args:
         generator: a `keras.Model` from noise to images in [-1, 1], such as
             `keras_dcgan.build_generator()`. It must be built.
@@ -65,6 +73,13 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         class_names: optional list of `num_classes` strings naming the
             classes (saved with the model, used by `keras-dcgan sample
             --label NAME`).
+        augment: `None`, `"diffaugment"`, `"ada"` or a
+            `keras_dcgan.augment.DiffAugment` (or `AdaptiveAugment`) layer
+            applied to the discriminator's inputs in training. Defaults to
+            `None`, no augmentation.
+        mirror: bool. Whether to flip each real image left-right with
+            probability 1/2 in training, which doubles a data set of
+            sprites or faces. Defaults to `False`.
         **kwargs: standard model arguments such as `name`.
 
     Example:
@@ -92,6 +107,8 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         ema_decay=None,
         num_classes=None,
         class_names=None,
+        augment=None,
+        mirror=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -114,6 +131,12 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         self.image_shape = tuple(discriminator.inputs[0].shape[1:])
         self.auxiliary_classifier = len(discriminator.outputs) == 2
         self.seed_generator = keras.random.SeedGenerator(seed, name="noise")
+        self.augment = augment_lib.get(augment, _offset(seed, 1))
+        self.mirror = bool(mirror)
+        if self.mirror:
+            self.mirror_seed_generator = keras.random.SeedGenerator(
+                _offset(seed, 2), name="mirror"
+            )
         self.ema_decay = None
         self.ema_generator = None
         if ema_decay is not None:
@@ -355,8 +378,16 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         self.fake_prob_tracker.update_state(ops.sigmoid(fake_logits))
         return {m.name: m.result() for m in self.metrics}
 
+    def _augmented(self, images):
+        """The images as the discriminator sees them in training."""
+        if self.augment is None:
+            return images
+        return self.augment(images)
+
     def _gan_train_step(self, data):
         real, real_labels = self._real_batch(data)
+        if self.mirror:
+            real = augment_lib.mirror(real, self.mirror_seed_generator)
         noise = self._noise(ops.shape(real)[0])
         fake_labels = self._fake_labels(ops.shape(real)[0])
         # The generator runs once per step, as in PyTorch's DCGAN example:
@@ -370,21 +401,29 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         fake = ops.stop_gradient(fake)
 
         def discriminator_objective():
-            real_outputs = self._discriminate(real, real_labels)
-            fake_outputs = self._discriminate(fake, fake_labels)
+            real_outputs = self._discriminate(
+                self._augmented(real), real_labels
+            )
+            fake_outputs = self._discriminate(
+                self._augmented(fake), fake_labels
+            )
             loss, per_example = self._discriminator_loss(
                 real_outputs, fake_outputs
             )
             return loss, (per_example, real_outputs[0], fake_outputs[0])
 
         def generator_objective(images):
-            return self._generator_loss(self._discriminate(images, fake_labels))
+            return self._generator_loss(
+                self._discriminate(self._augmented(images), fake_labels)
+            )
 
         _, (d_loss, real_logits, fake_logits) = self._minimize(
             self.d_optimizer,
             self.discriminator.trainable_variables,
             discriminator_objective,
         )
+        if isinstance(self.augment, augment_lib.AdaptiveAugment):
+            self.augment.update(ops.stop_gradient(real_logits))
         _, g_loss, fake_gradient = self._input_gradient(
             self.g_optimizer, generator_objective, fake
         )
@@ -394,7 +433,11 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
             generator_vjp(fake_gradient),
         )
         self.update_ema()
-        return self._update_metrics(d_loss, g_loss, real_logits, fake_logits)
+        logs = self._update_metrics(d_loss, g_loss, real_logits, fake_logits)
+        if isinstance(self.augment, augment_lib.AdaptiveAugment):
+            logs["aug_p"] = self.augment.p.value
+            logs["r_t"] = self.augment.r_t.value
+        return logs
 
     def update_ema(self):
         """Moves `ema_generator` towards the generator (if there is one).
@@ -491,6 +534,8 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
                 "ema_decay": self.ema_decay,
                 "num_classes": self.num_classes,
                 "class_names": self.class_names,
+                "augment": keras.saving.serialize_keras_object(self.augment),
+                "mirror": self.mirror,
             }
         )
         return config
@@ -498,8 +543,11 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for name in ("generator", "discriminator"):
-            config[name] = keras.saving.deserialize_keras_object(config[name])
+        for name in ("generator", "discriminator", "augment"):
+            if config.get(name) is not None:
+                config[name] = keras.saving.deserialize_keras_object(
+                    config[name]
+                )
         return cls(**config)
 
     def save_own_variables(self, store):
@@ -508,11 +556,22 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         )
         if self.ema_generator is not None:
             store["ema_updates"] = ops.convert_to_numpy(self.ema_updates)
+        if self.mirror:
+            store["mirror_seed_state"] = ops.convert_to_numpy(
+                self.mirror_seed_generator.state
+            )
 
     def load_own_variables(self, store):
         self.seed_generator.state.assign(store["noise_seed_state"])
         if self.ema_generator is not None:
             self.ema_updates.assign(store["ema_updates"])
+        if self.mirror:
+            self.mirror_seed_generator.state.assign(store["mirror_seed_state"])
+
+
+def _offset(seed, offset):
+    """A seed of its own for each random stream of a seeded model."""
+    return None if seed is None else seed + offset
 
 
 def _frozen_copy(network, name):

@@ -11,7 +11,7 @@ import dataclasses
 
 import keras
 
-from keras_dcgan import validation
+from keras_dcgan import augment, validation
 from keras_dcgan.dcgan import DCGAN
 from keras_dcgan.networks import build_discriminator, build_generator
 
@@ -50,6 +50,12 @@ class Recipe:
         auxiliary_classifier: bool. With `num_classes`, the discriminator
             also classifies the images, trained with AC-GAN's loss (see
             `build_discriminator` and `DCGAN`). Defaults to `False`.
+        augment: string. Differentiable augmentation of the
+            discriminator's inputs (see `keras_dcgan.augment`): `"none"`,
+            `"diffaugment"` (always on) or `"ada"` (as strong as the
+            discriminator's overfitting needs). Defaults to `"none"`.
+        mirror: bool. Flip each real image left-right with probability
+            1/2 (see `DCGAN`). Defaults to `False`.
 
     Example:
 
@@ -77,6 +83,8 @@ class Recipe:
     num_classes: int = None
     conditional_batch_norm: bool = False
     auxiliary_classifier: bool = False
+    augment: str = "none"
+    mirror: bool = False
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "latent_dim", "image_size"):
@@ -95,6 +103,7 @@ class Recipe:
             validation.open_unit_interval("ema_decay", self.ema_decay)
         if self.num_classes is not None:
             validation.positive_int("num_classes", self.num_classes)
+        validation.one_of("augment", self.augment, tuple(augment.AUGMENTS))
 
     def replace(self, **overrides):
         """Returns a copy with some fields replaced.
@@ -193,6 +202,8 @@ class Recipe:
             ema_decay=self.ema_decay,
             num_classes=self.num_classes,
             class_names=class_names,
+            augment=self.augment,
+            mirror=self.mirror,
         )
         d_optimizer, g_optimizer = self.optimizers()
         model.compile(

@@ -62,6 +62,8 @@ ARCHITECTURE_FIELDS = (
     "num_classes",
     "conditional_batch_norm",
     "auxiliary_classifier",
+    "augment",
+    "mirror",
 )
 
 
@@ -102,6 +104,8 @@ def _check_resume_config(directory, saved, requested, force):
     saved = {
         "conditional_batch_norm": False,
         "auxiliary_classifier": False,
+        "augment": "none",
+        "mirror": False,
         **saved,
     }
     differences = compare_configs(saved, requested)

@@ -36,6 +36,19 @@ def positive_int(name, value):
     return int(value)
 
 
+def unit_interval(name, value):
+    """Returns `value` as a float, or raises if it is not in [0, 1]."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0 <= value <= 1
+    ):
+        raise ValueError(
+            f"`{name}` must be a number in [0, 1]. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
 def open_unit_interval(name, value):
     """Returns `value` as a float, or raises if it is not strictly in (0, 1)."""
     if (

@@ -77,6 +77,13 @@ def state_of(model):
         for v in model.ema_generator.variables:
             state[f"ema_generator/{v.path}"] = keras.ops.convert_to_numpy(v)
         state["ema_updates"] = keras.ops.convert_to_numpy(model.ema_updates)
+    if model.augment is not None:
+        for v in model.augment.variables:
+            state[f"augment/{v.name}"] = keras.ops.convert_to_numpy(v)
+    if model.mirror:
+        state["mirror"] = keras.ops.convert_to_numpy(
+            model.mirror_seed_generator.state
+        )
     return state
 
 

@@ -282,14 +282,16 @@ class TrainingHealth(keras.callbacks.Callback):
                 f"{self.patience} epochs in a row): mean D(x)="
                 f"{values['real_prob']:.4f}, mean D(G(z))="
                 f"{values['fake_prob']:.4f}. The generator's gradients "
-                "vanish; try a lower discriminator learning rate, the "
-                "'dcgan' preset, or more generator steps."
+                "vanish; augment what the discriminator sees (`--augment "
+                "ada`, `DCGAN(augment=\"ada\")`) or try a lower learning "
+                "rate (`--recipe dcgan-paper`)."
             )
         return (
             f"The generator may have collapsed (epoch {epoch}, "
             f"{self.patience} epochs in a row): the diversity of "
             f"{self.num_samples} samples is {values['diversity']:.4f}, "
             f"below {self._threshold():.4f} (`sample_diversity`: 0 when "
-            "all samples are identical). Try a lower learning rate or "
-            "resume from an earlier checkpoint."
+            "all samples are identical). Augment what the discriminator "
+            "sees (`--augment ada`, `DCGAN(augment=\"ada\")`), try a lower "
+            "learning rate, or resume from an earlier checkpoint."
         )

@@ -93,6 +93,18 @@ def add_parser(subparsers):
         help="keep no moving average of the generator",
     )
     train.add_argument(
+        "--augment",
+        choices=("none", "diffaugment", "ada"),
+        help="differentiable augmentation of what the discriminator sees: "
+        "ada adapts its strength to the discriminator's overfitting, "
+        "diffaugment is always on (default: none)",
+    )
+    train.add_argument(
+        "--mirror",
+        action="store_true",
+        help="flip each real image left-right with probability 1/2",
+    )
+    train.add_argument(
         "--conditional",
         action="store_true",
         help="train a class-conditional model on the dataset's classes "
@@ -368,6 +380,8 @@ def run(args):
         latent_dim=args.latent_dim,
         filters=args.filters,
         ema_decay=args.ema_decay,
+        augment=args.augment,
+        mirror=args.mirror or None,
     )
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.no_ema:
