@@ -421,3 +421,31 @@ def test_evaluate_samples_npy_against_other_images(tmp_path):
     data = json.loads(report.read_text())
     assert data["num_fake"] == 12
     assert data["metrics"]["fid"]["value"] > 1e-3
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX only")
+def test_on_jax_the_command_opts_in_and_fit_says_once_how(monkeypatch):
+    from helpers import run_python
+
+    from keras_dcgan.backend.jax import FAST_CPU_CONVOLUTIONS
+
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    command = (
+        "import os\nfrom keras_dcgan import cli\ncli.main(['presets'])\n"
+        "print(os.environ['XLA_FLAGS'])"
+    )
+    assert run_python(command).split()[-1] == FAST_CPU_CONVOLUTIONS
+    library = """
+import warnings
+from helpers import fake_images, tiny_dcgan
+model = tiny_dcgan()
+model.compile()
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    for _ in range(2):
+        model.fit(fake_images(4), batch_size=4, verbose=0)
+print(sum("prefer_fast_cpu_convolutions()" in str(w.message) for w in caught))
+"""
+    assert run_python(library).split()[-1] == "1"
+    monkeypatch.setenv("XLA_FLAGS", FAST_CPU_CONVOLUTIONS)
+    assert run_python(library).split()[-1] == "0"

@@ -236,6 +236,8 @@ def test_command_averages_by_default_and_no_ema_turns_it_off(tmp_path):
         "num_classes",
         "conditional_batch_norm",
         "auxiliary_classifier",
+        "augment",
+        "mirror",
     ):
         del record["config"][name]
     record_path.write_text(json.dumps(record))

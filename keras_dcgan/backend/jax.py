@@ -13,6 +13,7 @@ The forward pass of the chapter's 4x4, stride-2 `"same"` case runs as four
 
 import functools
 import os
+import warnings
 
 import jax
 import jax.numpy as jnp
@@ -25,6 +26,7 @@ from keras import ops
 YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 FAST_CPU_CONVOLUTIONS = f"{YNN_FLAG}=-individual_convolution"
 _FIRST_JAXLIB_WITH_FLAG = (0, 10)
+_suggested = False
 
 
 def prefer_fast_cpu_convolutions():
@@ -63,6 +65,31 @@ def prefer_fast_cpu_convolutions():
         return False
     os.environ["XLA_FLAGS"] = f"{flags} {FAST_CPU_CONVOLUTIONS}".strip()
     return True
+
+
+def suggest_fast_cpu_convolutions():
+    """Says once, in one line, how to opt in, when JAX runs on a CPU that
+    would take the faster convolutions and `XLA_FLAGS` does not choose."""
+    global _suggested
+    import jaxlib
+
+    version = tuple(int(part) for part in jaxlib.__version__.split(".")[:2])
+    if (
+        _suggested
+        or version < _FIRST_JAXLIB_WITH_FLAG
+        or YNN_FLAG in os.environ.get("XLA_FLAGS", "")
+        or jax.default_backend() != "cpu"
+    ):
+        return
+    _suggested = True
+    warnings.warn(
+        "JAX runs the convolutions on XLA:CPU's YNNPACK, about 2x slower "
+        "for a DCGAN; call "
+        "keras_dcgan.backend.jax.prefer_fast_cpu_convolutions() before any "
+        f"JAX computation (the keras-dcgan command does), or set "
+        f"XLA_FLAGS={FAST_CPU_CONVOLUTIONS}.",
+        stacklevel=3,
+    )
 
 
 def _conv(y, kernel, strides, padding):

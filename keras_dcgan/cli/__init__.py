@@ -19,8 +19,10 @@ Each subcommand is a module here with `add_parser(subparsers)` and
 `--backend` must take effect before Keras is imported. Importing the
 package imports Keras with `KERAS_BACKEND` as it was; when `--backend`
 names another backend, the command runs again in a fresh Python process
-with `KERAS_BACKEND` set. `startup` keeps TensorFlow's C++ start-up lines
-off the screen. This module imports only the standard library at the top,
+with `KERAS_BACKEND` set. On JAX the command opts in to XLA:CPU's faster
+convolutions (`keras_dcgan.backend.jax.prefer_fast_cpu_convolutions`)
+before JAX starts, as a library import never does. `startup` keeps
+TensorFlow's C++ start-up lines off the screen. This module imports only the standard library at the top,
 because `startup` is imported before Keras.
 """
 
@@ -92,6 +94,10 @@ def main(argv=None):
         backend = _backend_argument(argv)
         if backend in BACKENDS and backend != keras.backend.backend():
             return _rerun_with_backend(backend, argv, replace_process)
+        if keras.backend.backend() == "jax":
+            from keras_dcgan.backend.jax import prefer_fast_cpu_convolutions
+
+            prefer_fast_cpu_convolutions()
         try:
             args = build_parser().parse_args(argv)
         except SystemExit as exit_:  # --help

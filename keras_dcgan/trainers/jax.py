@@ -18,10 +18,16 @@ import threading
 import jax
 import keras
 
+from keras_dcgan.backend.jax import suggest_fast_cpu_convolutions
+
 _steps = threading.local()
 
 
 class GANTrainer:
+    def fit(self, *args, **kwargs):
+        suggest_fast_cpu_convolutions()
+        return super().fit(*args, **kwargs)
+
     def train_step(self, state, data):
         variables = (
             self.trainable_variables,
