@@ -40,6 +40,11 @@ CURVES = (
         (0.0, 1.0),
     ),
     ("Kernel distance", (("kid", "KID"),), None),
+    (
+        "Adaptive augmentation",
+        (("aug_p", "p"), ("r_t", "r_t (target 0.6)")),
+        (-1.0, 1.0),
+    ),
 )
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 

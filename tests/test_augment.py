@@ -234,6 +234,7 @@ def test_command_trains_with_ada_and_mirror_and_keeps_them_on_resume(
     assert (config["augment"], config["mirror"]) == ("ada", True)
     header = (run_dir / "history.csv").read_text().splitlines()[0]
     assert "aug_p" in header.split(",") and "r_t" in header.split(",")
+    assert "Adaptive augmentation" in (run_dir / "report.html").read_text()
     result = run_command(
         ["train", "--resume", "--output-dir", str(run_dir), "--epochs", "2"]
         + ["--augment", "none", "--force"]
