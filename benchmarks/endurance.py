@@ -69,7 +69,7 @@ class Probe(keras.callbacks.Callback):
 def run(steps, every, steps_per_epoch, batch_size, image_size, print_fn=print):
     """Trains for `steps` steps; returns the measurements as a dict."""
     epochs = -(-steps // steps_per_epoch)
-    preset = recipes.get_recipe(
+    recipe = recipes.get_recipe(
         "d2l",
         image_size=image_size,
         filters=8,
@@ -86,7 +86,7 @@ def run(steps, every, steps_per_epoch, batch_size, image_size, print_fn=print):
         runs.train_run(
             directory,
             images,
-            preset,
+            recipe,
             callbacks=[probe],
             gif=False,
             verbose=0,

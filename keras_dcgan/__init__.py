@@ -10,7 +10,6 @@ from keras_dcgan import (
     callbacks,
     checkpoints,
     images,
-    presets,  # noqa: F401  (deprecated names, kept)
     recipes,
 )
 from keras_dcgan.dcgan import DCGAN

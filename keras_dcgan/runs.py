@@ -132,7 +132,7 @@ def _check_resume_config(directory, saved, requested, force):
 def train_run(
     directory,
     images,
-    preset,
+    recipe,
     *,
     seed=0,
     channels=None,
@@ -160,7 +160,7 @@ def train_run(
 ):
     """Trains a DCGAN in a run folder, with checkpoints, grids and curves.
 
-    Builds the model of `preset` (or, with `resume=True`, loads the run's
+    Builds the model of `recipe` (or, with `resume=True`, loads the run's
     latest checkpoint) and calls `fit()` with: the data in a
     `(seed, epoch)`-determined order, a `StopOnNonFinite` guard, an
     `ImageGrid` (fixed noise saved as `grid_noise.npy`, a GIF at the end),
@@ -180,7 +180,7 @@ def train_run(
         directory: the run folder (created if needed).
         images: array `(num_images, size, size, channels)` of `uint8`
             pixels or floats in [-1, 1].
-        preset: a recipe such as `keras_dcgan.recipes.get_recipe("d2l")`
+        recipe: a recipe such as `keras_dcgan.recipes.get_recipe("d2l")`
             (its `epochs`, `batch_size` and hyper-parameters are used).
         seed: int. Seeds the weights, the training noise, the data order
             and the grid noise. Defaults to `0`.
@@ -228,7 +228,7 @@ def train_run(
             the best of the epochs before.
         select_every: int. Epochs between evaluations. Defaults to `1`.
         labels: int array `(num_images,)` of the images' classes, needed
-            when `preset.num_classes` is set (a class-conditional model);
+            when `recipe.num_classes` is set (a class-conditional model);
             otherwise ignored.
         class_names: optional names of the classes, saved with a
             conditional model.
@@ -260,15 +260,15 @@ def train_run(
     keep = validation.positive_int("keep", keep)
     selection = _selection_config(select_best, select_every, select_extractor)
     # An unconditional recipe ignores labels.
-    if preset.num_classes is None:
+    if recipe.num_classes is None:
         labels = None
-    labels = validation.check_labels(labels, preset.num_classes, len(images))
+    labels = validation.check_labels(labels, recipe.num_classes, len(images))
     guard = callbacks_lib.StopOnNonFinite(on_nan, checkpoint_dir=directory)
     validation.check_writable(directory)
     channels = channels or images.shape[-1]
     run_config = {
         k: v
-        for k, v in preset.to_config().items()
+        for k, v in recipe.to_config().items()
         if k not in ("epochs", "source")
     }
     run_config.update(
@@ -276,7 +276,7 @@ def train_run(
     )
     run_config.update(selection)
     run_config.update(config or {})
-    epochs = preset.epochs
+    epochs = recipe.epochs
     record = checkpoints.read_checkpoint(directory)
     history = {}
     if resume:
@@ -293,8 +293,8 @@ def train_run(
             model, record = checkpoints.load_checkpoint(directory)
         if any(name in ("learning_rate", "beta_1") for name, _, _ in changed):
             for optimizer in (model.d_optimizer, model.g_optimizer):
-                optimizer.learning_rate = preset.learning_rate
-                optimizer.beta_1 = preset.beta_1
+                optimizer.learning_rate = recipe.learning_rate
+                optimizer.beta_1 = recipe.beta_1
         initial_epoch = record["epoch"]
         history = record["history"]
         noise = np.load(os.path.join(directory, record["grid_noise"]))
@@ -306,11 +306,11 @@ def train_run(
                 f"folder. Received: directory={directory!r}"
             )
         with _dtype_policy(mixed_precision):
-            model = preset.build(
+            model = recipe.build(
                 channels=channels, seed=seed, class_names=class_names
             )
         initial_epoch = 0
-        noise = fixed_noise(grid_rows * grid_cols, preset.latent_dim, seed)
+        noise = fixed_noise(grid_rows * grid_cols, recipe.latent_dim, seed)
     if not isinstance(model, DCGAN):
         raise ValueError(
             "The checkpoint must hold a `keras_dcgan.DCGAN`. "
@@ -344,7 +344,7 @@ def train_run(
         if resume:  # A selection added with `force`: history.csv's columns.
             history.setdefault("kid", [])
     data = EpochShuffledImages(
-        images, preset.batch_size, seed=seed, labels=labels
+        images, recipe.batch_size, seed=seed, labels=labels
     )
     csv_path = os.path.join(directory, HISTORY_FILE)
     if resume:

@@ -22,7 +22,7 @@ EPOCHS = 3
 BATCH = 4
 
 
-def tiny_preset(**overrides):
+def short_recipe(**overrides):
     return tiny_recipe(**{"epochs": EPOCHS, **overrides})
 
 
@@ -47,7 +47,7 @@ def ordered_state(model):
 
 
 def run(directory, **kwargs):
-    kwargs.setdefault("preset", tiny_preset())
+    kwargs.setdefault("recipe", short_recipe())
     kwargs.setdefault("print_fn", lambda line: None)
     return runs.train_run(directory, pixels(), seed=0, verbose=0, **kwargs)
 
@@ -97,8 +97,7 @@ def test_run_writes_checkpoint_and_outputs(tmp_path):
 
 
 def test_failed_write_keeps_the_previous_checkpoint(tmp_path):
-    preset = tiny_preset(epochs=1)
-    result = run(tmp_path, preset=preset)
+    result = run(tmp_path, recipe=short_recipe(epochs=1))
     model = result["model"]
     before = state_of(model)
 
@@ -123,7 +122,7 @@ def test_keep_resume_line_and_dtype_policy(tmp_path):
     folder = tmp_path / "new" / "run"  # Created by the run.
     run(
         folder,
-        preset=tiny_preset(epochs=2),
+        recipe=short_recipe(epochs=2),
         keep=1,
         mixed_precision="mixed_bfloat16",
         tensorboard=False,
@@ -134,7 +133,7 @@ def test_keep_resume_line_and_dtype_policy(tmp_path):
     assert keras.config.dtype_policy().name == "float32"
     result = run(
         folder,
-        preset=tiny_preset(epochs=3),
+        recipe=short_recipe(epochs=3),
         resume=True,
         keep=2,
         mixed_precision="mixed_bfloat16",
@@ -153,7 +152,7 @@ def test_keep_resume_line_and_dtype_policy(tmp_path):
 
 
 def test_run_writes_tensorboard_logs(tmp_path):
-    run(tmp_path, preset=tiny_preset(epochs=1))
+    run(tmp_path, recipe=short_recipe(epochs=1))
     logs = tmp_path / "logs"
     events = [
         os.path.join(folder, name)
@@ -165,19 +164,19 @@ def test_run_writes_tensorboard_logs(tmp_path):
 
 
 def test_resume_checks_hyper_parameters(tmp_path):
-    run(tmp_path, preset=tiny_preset(epochs=1))
+    run(tmp_path, recipe=short_recipe(epochs=1))
     with pytest.raises(ValueError, match="already holds a run"):
-        run(tmp_path, preset=tiny_preset(epochs=1))
+        run(tmp_path, recipe=short_recipe(epochs=1))
     with pytest.raises(
         ValueError,
         match=r"other hyper-parameters.*learning_rate=0.001 \(run: 0.005\)",
     ):
-        run(tmp_path, preset=tiny_preset(learning_rate=1e-3), resume=True)
+        run(tmp_path, recipe=short_recipe(learning_rate=1e-3), resume=True)
     with pytest.raises(ValueError, match=r"filters=8 \(run: 4\)"):
-        run(tmp_path, preset=tiny_preset(filters=8), resume=True, force=True)
+        run(tmp_path, recipe=short_recipe(filters=8), resume=True, force=True)
     result = run(
         tmp_path,
-        preset=tiny_preset(epochs=2, learning_rate=1e-3),
+        recipe=short_recipe(epochs=2, learning_rate=1e-3),
         resume=True,
         force=True,
     )
@@ -192,7 +191,7 @@ def test_resume_checks_hyper_parameters(tmp_path):
 WORKER = """
 import json, os, sys, time
 import keras, numpy as np
-from test_checkpoints import run, tiny_preset
+from test_checkpoints import run, short_recipe
 
 directory = sys.argv[1]
 

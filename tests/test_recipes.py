@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_dcgan import DCGAN, recipes
+from keras_dcgan import DCGAN, checkpoints, cli, recipes
 
 
 def test_recipes_carry_their_sources_numbers():
@@ -84,40 +84,40 @@ def test_build_is_seeded():
     assert not all(np.array_equal(x, y) for x, y in zip(a, c))
 
 
-@pytest.mark.parametrize(
-    "old, new",
-    [
-        ("get_preset", "get_recipe"),
-        ("Preset", "Recipe"),
-        ("PRESETS", "RECIPES"),
-    ],
-)
-def test_old_preset_names_warn_and_forward(old, new):
-    import keras_dcgan.presets as old_module
-
-    with pytest.warns(DeprecationWarning, match=f"keras_dcgan.recipes.{new}"):
-        value = getattr(old_module, old)
-    assert value is getattr(recipes, new)
-    with pytest.raises(AttributeError, match="no attribute 'wgan'"):
-        old_module.wgan
-
-
-def test_cli_train_takes_recipe_and_the_old_preset_flag(tmp_path):
+def test_cli_train_takes_a_recipe(tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     tiny = ["--image-size", "8", "--filters", "4", "--latent-dim", "4"]
-    for flag, run in (("--recipe", "new"), ("--preset", "old")):
-        result = subprocess.run(
-            [sys.executable, "-m", "keras_dcgan", "train", "--dataset", "fake"]
-            + [flag, "dcgan-paper", "--dry-run", "--quiet", "--output-dir"]
-            + [str(tmp_path / run), *tiny],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        assert result.returncode == 0, result.stderr
-        with open(tmp_path / run / "checkpoint.json") as f:
-            config = json.load(f)["config"]
-        assert config["learning_rate"] == 2e-4
-        deprecated = "`train --preset` is deprecated; use --recipe"
-        assert (deprecated in result.stderr) == (flag == "--preset")
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_dcgan", "train", "--dataset", "fake"]
+        + ["--recipe", "dcgan-paper", "--dry-run", "--quiet", "--output-dir"]
+        + [str(tmp_path), *tiny],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    with open(tmp_path / "checkpoint.json") as f:
+        config = json.load(f)["config"]
+    assert config["recipe"] == "dcgan-paper" and "preset" not in config
+    assert config["learning_rate"] == 2e-4
+
+
+def test_cli_refuses_to_resume_a_run_that_names_its_recipe_preset(
+    tmp_path, capsys
+):
+    # Run folders of an earlier version recorded the recipe as "preset".
+    record = {
+        "format": checkpoints.CHECKPOINT_FORMAT,
+        "epoch": 1,
+        "config": {"preset": "d2l", "dataset": "fake", "dry_run": True},
+    }
+    with open(tmp_path / checkpoints.CHECKPOINT_FILE, "w") as f:
+        json.dump(record, f)
+    args = ["train", "--resume", "--output-dir", str(tmp_path), "--quiet"]
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert "written by an earlier version of keras-dcgan" in err
+    assert "expected 'recipe'. Received: preset='d2l' in " in err
+    assert not (tmp_path / "checkpoints").exists()

@@ -41,7 +41,7 @@ def fresh_warnings(monkeypatch):
     monkeypatch.setattr(validation, "_warned", set())
 
 
-def tiny_preset(epochs=2):
+def short_recipe(epochs=2):
     return tiny_recipe(epochs=epochs)
 
 
@@ -50,7 +50,7 @@ def pixels(n=3 * BATCH):
 
 
 def run(directory, images=None, **kwargs):
-    kwargs.setdefault("preset", tiny_preset())
+    kwargs.setdefault("recipe", short_recipe())
     return runs.train_run(
         directory,
         pixels() if images is None else images,
@@ -515,17 +515,17 @@ def test_truncated_or_altered_model_file_gives_a_clear_error(tmp_path):
 
 
 def test_tampered_checkpoint_is_refused_on_resume(tmp_path):
-    run(tmp_path, preset=tiny_preset(epochs=1))
+    run(tmp_path, recipe=short_recipe(epochs=1))
     record = checkpoints.read_checkpoint(tmp_path)
     model_file = tmp_path / record["model"]
     model_file.write_bytes(model_file.read_bytes()[:1000])
     with pytest.raises(ValueError, match="epoch_0001.keras"):
-        run(tmp_path, preset=tiny_preset(epochs=2), resume=True)
+        run(tmp_path, recipe=short_recipe(epochs=2), resume=True)
     # An object array (which needs pickle) in place of the grid noise.
     saved_dcgan(model_file)
     np.save(tmp_path / "grid_noise.npy", np.array([{}], object), True)
     with pytest.raises(ValueError, match="allow_pickle=False"):
-        run(tmp_path, preset=tiny_preset(epochs=2), resume=True)
+        run(tmp_path, recipe=short_recipe(epochs=2), resume=True)
 
 
 PICKLE = re.compile(
@@ -566,7 +566,7 @@ def test_no_pickle_anywhere():
         (["train", "--learning-rate", "-1"], "positive number. Received: -1"),
         (["train", "--learning-rate", "nan"], "positive number. Received: nan"),
         (["train", "--seed", "1.5"], "invalid int value: '1.5'"),
-        (["train", "--preset", "big"], "invalid choice: 'big'"),
+        (["train", "--recipe", "big"], "invalid choice: 'big'"),
         (["train", "--mixed-precision", "float8"], "invalid choice: 'float8'"),
         (["train", "--on-nan", "ignore"], "invalid choice: 'ignore'"),
         (["train", "--bad-images", "keep"], "invalid choice: 'keep'"),

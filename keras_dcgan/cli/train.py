@@ -9,7 +9,6 @@ import argparse
 import datetime
 import os
 import shlex
-import sys
 import warnings
 
 import numpy as np
@@ -61,13 +60,6 @@ def add_parser(subparsers):
         "--recipe",
         choices=sorted(recipes.RECIPES),
         help="the hyper-parameters to train with (default: d2l, the chapter's)",
-    )
-    # The recipe's former name; `--preset` now names trained models.
-    train.add_argument(
-        "--preset",
-        dest="deprecated_preset",
-        choices=sorted(recipes.RECIPES),
-        help=argparse.SUPPRESS,
     )
     train.add_argument(
         "--epochs",
@@ -344,15 +336,15 @@ def run(args):
     saved = record["config"] if record else {}
     # A dry run stays one: it changes the data, not only the length.
     dry_run = bool(args.dry_run or saved.get("dry_run"))
-    if args.deprecated_preset:
-        print(
-            f"{PROG}: warning: `train --preset` is deprecated; use --recipe "
-            f"{args.deprecated_preset} instead.",
-            file=sys.stderr,
+    if "preset" in saved and "recipe" not in saved:
+        raise UsageError(
+            "This run folder was written by an earlier version of keras-dcgan "
+            "(its config names the recipe under 'preset'); expected "
+            f"'recipe'. Received: preset={saved['preset']!r} in "
+            f"{os.path.join(directory, checkpoints.CHECKPOINT_FILE)}"
         )
-    # Run folders written before the rename record the recipe as "preset".
-    saved_recipe = saved.get("recipe") or saved.get("preset")
-    recipe_name = args.recipe or args.deprecated_preset or saved_recipe or "d2l"
+    saved_recipe = saved.get("recipe")
+    recipe_name = args.recipe or saved_recipe or "d2l"
     dataset = args.dataset or saved.get("dataset") or "pokemon"
     if record and recipe_name == saved_recipe:
         fields = recipes.Recipe.__dataclass_fields__
@@ -428,8 +420,7 @@ def run(args):
             recipe,
             seed=seed,
             config={
-                # The key an older run folder used, so that it resumes.
-                ("preset" if "preset" in saved else "recipe"): recipe_name,
+                "recipe": recipe_name,
                 "dataset": dataset,
                 "data": data,
                 "dry_run": dry_run,
