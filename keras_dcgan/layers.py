@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_dcgan import backend as fast_ops
+from keras_dcgan import ops as fast_ops
 from keras_dcgan import validation
 
 
@@ -18,9 +18,9 @@ class Conv2D(keras.layers.Conv2D):
 
     Identical in arguments and results. For channels-last inputs without
     dilation or groups: on JAX on CPU its input gradient runs as a fast
-    transposed convolution (see `keras_dcgan.backend.jax`); on PyTorch the
+    transposed convolution (see `keras_dcgan.ops.jax`); on PyTorch the
     inputs reach oneDNN without the two layout copies Keras makes (see
-    `keras_dcgan.backend.torch`). Otherwise it is Keras's layer.
+    `keras_dcgan.ops.torch`). Otherwise it is Keras's layer.
     """
 
     def call(self, inputs):
@@ -34,8 +34,8 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
 
     Identical in arguments and results. For channels-last inputs without
     dilation or output padding: on JAX on CPU it avoids XLA:CPU's slow
-    transposed convolutions (see `keras_dcgan.backend.jax`); on PyTorch it
-    runs without layout copies (see `keras_dcgan.backend.torch`). Otherwise
+    transposed convolutions (see `keras_dcgan.ops.jax`); on PyTorch it
+    runs without layout copies (see `keras_dcgan.ops.torch`). Otherwise
     it is Keras's layer.
     """
 
@@ -51,8 +51,8 @@ class BatchNormalization(keras.layers.BatchNormalization):
     Identical in arguments, variables and results (up to float rounding).
     For 4D channels-last inputs without a mask, renorm or synchronisation,
     it runs as one fused op: PyTorch's `native_batch_norm` (see
-    `keras_dcgan.backend.torch`) or TensorFlow's fused kernel (see
-    `keras_dcgan.backend.tensorflow`), which also keep bfloat16 inputs in
+    `keras_dcgan.ops.torch`) or TensorFlow's fused kernel (see
+    `keras_dcgan.ops.tensorflow`), which also keep bfloat16 inputs in
     bfloat16 instead of upcasting them. Other cases use Keras's ops.
     """
 
@@ -90,6 +90,15 @@ class BatchNormalization(keras.layers.BatchNormalization):
                 self.epsilon,
             )
         return ops.cast(outputs, self.compute_dtype)
+
+
+UPSAMPLING = ("transpose", "nearest")
+
+
+def upsample_nearest(images, factor):
+    """Repeats each pixel `factor` times along the height and the width."""
+    images = ops.repeat(images, factor, axis=1)
+    return ops.repeat(images, factor, axis=2)
 
 
 class _ConvBlock(keras.layers.Layer):
@@ -152,16 +161,7 @@ class _ConvBlock(keras.layers.Layer):
                     f"use_batch_norm={use_batch_norm}"
                 )
 
-        self.conv = self.conv_class(
-            self.filters,
-            self.kernel_size,
-            strides=self.strides,
-            padding=self.padding,
-            use_bias=self.use_bias,
-            kernel_initializer=self.kernel_initializer,
-            dtype=self.dtype_policy,
-            name="conv",
-        )
+        self.conv = self._make_conv()
         self.batch_norm = None
         if self.use_batch_norm:
             # A class-conditional block takes its scale and offset from the
@@ -193,7 +193,27 @@ class _ConvBlock(keras.layers.Layer):
             )
         self.input_spec = keras.layers.InputSpec(ndim=4)
 
+    def _make_conv(self):
+        return self.conv_class(
+            self.filters,
+            self.kernel_size,
+            strides=self.strides,
+            padding=self.padding,
+            use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            name="conv",
+        )
+
+    def _resize(self, inputs):
+        """What the convolution sees: the inputs, unless a block resizes."""
+        return inputs
+
+    def _resized_shape(self, input_shape):
+        return tuple(input_shape)
+
     def build(self, input_shape):
+        input_shape = self._resized_shape(input_shape)
         self.conv.build(input_shape)
         if self.batch_norm is not None:
             self.batch_norm.build(self.conv.compute_output_shape(input_shape))
@@ -209,7 +229,7 @@ class _ConvBlock(keras.layers.Layer):
                 f"Received: labels={'None' if labels is None else 'a tensor'} "
                 f"for a block with num_classes={self.num_classes}"
             )
-        x = self.conv(inputs)
+        x = self.conv(self._resize(inputs))
         if self.batch_norm is not None:
             x = self.batch_norm(x, training=training)
         if labels is not None:
@@ -223,7 +243,9 @@ class _ConvBlock(keras.layers.Layer):
         return ops.leaky_relu(x, negative_slope=self.negative_slope)
 
     def compute_output_shape(self, input_shape):
-        return tuple(self.conv.compute_output_shape(input_shape))
+        return tuple(
+            self.conv.compute_output_shape(self._resized_shape(input_shape))
+        )
 
     def get_config(self):
         config = super().get_config()
@@ -260,6 +282,13 @@ class GBlock(_ConvBlock):
     `strides=1, padding="valid"` it turns a 1x1 input into 4x4, which is how
     the generator's first block projects the latent vector.
 
+    With `upsampling="nearest"` the block instead repeats each pixel
+    `strides` times in each direction and applies a stride-1 `Conv2D`:
+    the remedy of Odena, Dumoulin and Olah ("Deconvolution and Checkerboard
+    Artifacts", Distill 2016) for the checkerboard pattern that a stride-2
+    transposed convolution whose kernel the stride does not divide evenly
+    draws.
+
     Args:
         filters: int. Number of output channels.
         kernel_size: int. Side of the square kernel. Defaults to `4`.
@@ -285,6 +314,9 @@ class GBlock(_ConvBlock):
             (conditional BatchNorm, de Vries et al., "Modulating early visual
             processing by language", 2017), chosen by the `labels` call
             argument. Defaults to `None`.
+        upsampling: `"transpose"` (the chapter's transposed convolution) or
+            `"nearest"` (nearest-neighbour upsampling, then a convolution;
+            needs `padding="same"`). Defaults to `"transpose"`.
         **kwargs: standard layer arguments such as `name` and `dtype`.
 
     Call arguments:
@@ -302,6 +334,47 @@ class GBlock(_ConvBlock):
 
     conv_class = Conv2DTranspose
     default_negative_slope = 0.0
+
+    def __init__(self, filters, *args, upsampling="transpose", **kwargs):
+        self.upsampling = validation.one_of(
+            "upsampling", upsampling, UPSAMPLING
+        )
+        super().__init__(filters, *args, **kwargs)
+        if self.upsampling == "nearest" and self.padding != "same":
+            raise ValueError(
+                '`upsampling="nearest"` needs `padding="same"`. '
+                f"Received: padding={self.padding!r}"
+            )
+
+    def _make_conv(self):
+        if self.upsampling == "transpose":
+            return super()._make_conv()
+        return Conv2D(
+            self.filters,
+            self.kernel_size,
+            padding="same",
+            use_bias=self.use_bias,
+            kernel_initializer=self.kernel_initializer,
+            dtype=self.dtype_policy,
+            name="conv",
+        )
+
+    def _resize(self, inputs):
+        if self.upsampling == "transpose" or self.strides == 1:
+            return inputs
+        return upsample_nearest(inputs, self.strides)
+
+    def _resized_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        if self.upsampling == "transpose":
+            return tuple(input_shape)
+        grow = lambda side: None if side is None else side * self.strides  # noqa: E731
+        return (batch, grow(height), grow(width), channels)
+
+    def get_config(self):
+        config = super().get_config()
+        config["upsampling"] = self.upsampling
+        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_dcgan")

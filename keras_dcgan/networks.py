@@ -6,6 +6,7 @@ import keras
 
 from keras_dcgan import validation
 from keras_dcgan.layers import (
+    UPSAMPLING,
     Conv2D,
     Conv2DTranspose,
     DBlock,
@@ -56,6 +57,7 @@ def build_generator(
     synchronized_batch_norm=False,
     num_classes=None,
     conditional_batch_norm=False,
+    upsampling="transpose",
     name="generator",
 ):
     """Builds the chapter's DCGAN generator as a functional `keras.Model`.
@@ -97,6 +99,11 @@ def build_generator(
             and Koyama, "cGANs with Projection Discriminator", 2018).
             Defaults to `False`: at the chapter's recipe it did not draw the
             asked classes more often (see docs/quality.md).
+        upsampling: `"transpose"`, the chapter's stride-2 transposed
+            convolutions, or `"nearest"`: every doubling of the side, the
+            last one included, is a nearest-neighbour upsampling followed by
+            a 3x3 convolution (see `GBlock`), which draws no checkerboard
+            pattern. Defaults to `"transpose"`.
         name: string. The model's name.
 
     Returns:
@@ -119,6 +126,7 @@ def build_generator(
             "`conditional_batch_norm=True` needs `num_classes`. "
             f"Received: num_classes={num_classes}"
         )
+    validation.one_of("upsampling", upsampling, UPSAMPLING)
     block_args = dict(
         use_batch_norm=use_batch_norm,
         momentum=momentum,
@@ -153,19 +161,27 @@ def build_generator(
         name="block_0",
         **block_args,
     )(x, **block_inputs)
+    # The chapter's 4x4 transposed kernels, or 3x3 after an upsampling.
+    kernel_size = 4 if upsampling == "transpose" else 3
     for i in range(1, num_blocks + 1):
         x = GBlock(
-            filters * 2 ** (num_blocks - i), name=f"block_{i}", **block_args
+            filters * 2 ** (num_blocks - i),
+            kernel_size,
+            upsampling=upsampling,
+            name=f"block_{i}",
+            **block_args,
         )(x, **block_inputs)
-    x = Conv2DTranspose(
-        channels,
-        4,
-        strides=2,
+    to_image = dict(
         padding="same",
         use_bias=False,
         kernel_initializer=kernel_initializer or dcgan_normal(),
         name="to_image",
-    )(x)
+    )
+    if upsampling == "transpose":
+        x = Conv2DTranspose(channels, 4, strides=2, **to_image)(x)
+    else:
+        x = keras.layers.UpSampling2D(2, name="upsample")(x)
+        x = Conv2D(channels, 3, **to_image)(x)
     outputs = keras.layers.Activation("tanh", dtype="float32", name="tanh")(x)
     return keras.Model(inputs, outputs, name=name)
 

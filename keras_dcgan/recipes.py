@@ -56,6 +56,10 @@ class Recipe:
             discriminator's overfitting needs). Defaults to `"none"`.
         mirror: bool. Flip each real image left-right with probability
             1/2 (see `DCGAN`). Defaults to `False`.
+        upsampling: string. How the generator doubles the image's side:
+            `"transpose"`, the chapter's transposed convolutions, or
+            `"nearest"`, nearest-neighbour upsampling and a convolution (see
+            `build_generator`). Defaults to `"transpose"`.
 
     Example:
 
@@ -85,6 +89,7 @@ class Recipe:
     auxiliary_classifier: bool = False
     augment: str = "none"
     mirror: bool = False
+    upsampling: str = "transpose"
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "latent_dim", "image_size"):
@@ -154,6 +159,7 @@ class Recipe:
             gamma_initializer=self._gamma_initializer(),
             num_classes=self.num_classes,
             conditional_batch_norm=self.conditional_batch_norm,
+            upsampling=self.upsampling,
         )
         discriminator = build_discriminator(
             image_shape,

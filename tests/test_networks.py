@@ -102,3 +102,45 @@ def test_unsupported_image_shape(image_shape):
 def test_invalid_generator_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         build_generator(**kwargs)
+
+
+def interior_spread(block, channels=3):
+    """The spread over pixels of a block's output for a constant input, away
+    from the borders: 0 when the block draws no pattern of its own."""
+    out = keras.ops.convert_to_numpy(block(np.ones((1, 8, 8, channels))))
+    return out[0, 4:-4, 4:-4].std(axis=(0, 1)).max()
+
+
+def test_nearest_upsampling_draws_no_checkerboard():
+    from keras_dcgan import GBlock
+
+    linear = dict(use_batch_norm=False, negative_slope=1.0)
+    keras.utils.set_random_seed(0)
+    transpose = GBlock(4, **linear)
+    nearest = GBlock(4, 3, upsampling="nearest", **linear)
+    assert interior_spread(transpose) > 1e-3
+    assert interior_spread(nearest) < 1e-6
+    out = nearest(np.zeros((2, 8, 8, 3)))
+    assert tuple(out.shape) == (2, 16, 16, 4)
+    assert nearest.compute_output_shape((2, 8, 8, 3)) == (2, 16, 16, 4)
+    restored = GBlock.from_config(nearest.get_config())
+    assert restored.upsampling == "nearest"
+
+
+def test_nearest_upsampling_generator_and_errors():
+    from keras_dcgan import GBlock, recipes
+
+    generator = build_generator(8, (16, 16, 3), filters=4, upsampling="nearest")
+    images = generator(np.zeros((2, 1, 1, 8), "float32"))
+    assert tuple(images.shape) == (2, 16, 16, 3)
+    names = [layer.name for layer in generator.layers]
+    assert "upsample" in names
+    assert generator.get_layer("block_1").upsampling == "nearest"
+    model = recipes.get_recipe(
+        "d2l", image_size=16, filters=4, latent_dim=8, upsampling="nearest"
+    ).build(seed=0)
+    assert model.generator.get_layer("block_1").upsampling == "nearest"
+    with pytest.raises(ValueError, match="`upsampling` must be one of"):
+        build_generator(upsampling="bilinear")
+    with pytest.raises(ValueError, match='needs `padding="same"`'):
+        GBlock(4, strides=1, padding="valid", upsampling="nearest")
