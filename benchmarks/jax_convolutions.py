@@ -7,7 +7,7 @@ generator), at batch 256, the median milliseconds of:
 - `transposed`: its transpose (the generator's forward pass, and the
   discriminator's input gradient) as XLA computes it from
   `jax.linear_transpose` (a convolution of the zero-dilated input), and as
-  `keras_dcgan.backend.jax` computes it (four 2x2 convolutions, one per output
+  `keras_dcgan.ops.jax` computes it (four 2x2 convolutions, one per output
   phase, for 16 or more filters);
 - `kernel grad`: the convolution's kernel gradient.
 
@@ -29,7 +29,7 @@ os.environ["KERAS_BACKEND"] = "jax"
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_dcgan.backend import jax as jax_ops  # noqa: E402
+from keras_dcgan.ops import jax as jax_ops  # noqa: E402
 
 jax_ops.prefer_fast_cpu_convolutions()  # Before JAX starts.
 

@@ -384,7 +384,7 @@ def worker_main(args):
     settings = json.loads(args.worker)
     if settings.get("backend") == "jax" and "xla_flags" not in settings:
         # The package's documented opt-in, before JAX computes anything.
-        from keras_dcgan.backend.jax import prefer_fast_cpu_convolutions
+        from keras_dcgan.ops.jax import prefer_fast_cpu_convolutions
 
         prefer_fast_cpu_convolutions()
     result = WORKERS[settings["kind"]](settings, args)

@@ -13,7 +13,7 @@ def backend():
 
 if keras.backend.backend() == "jax":
     # The suite opts in to XLA:CPU's faster convolutions, as a user may
-    # (keras_dcgan.backend.jax); subprocesses inherit it through XLA_FLAGS.
-    from keras_dcgan.backend.jax import prefer_fast_cpu_convolutions
+    # (keras_dcgan.ops.jax); subprocesses inherit it through XLA_FLAGS.
+    from keras_dcgan.ops.jax import prefer_fast_cpu_convolutions
 
     prefer_fast_cpu_convolutions()

@@ -427,7 +427,7 @@ def test_evaluate_samples_npy_against_other_images(tmp_path):
 def test_on_jax_the_command_opts_in_and_fit_says_once_how(monkeypatch):
     from helpers import run_python
 
-    from keras_dcgan.backend.jax import FAST_CPU_CONVOLUTIONS
+    from keras_dcgan.ops.jax import FAST_CPU_CONVOLUTIONS
 
     monkeypatch.delenv("XLA_FLAGS", raising=False)
     command = (

@@ -4,7 +4,7 @@ import pytest
 from helpers import gradients, run_layer_test, run_python
 
 from keras_dcgan import DBlock, GBlock
-from keras_dcgan import backend as fast_ops
+from keras_dcgan import ops as fast_ops
 from keras_dcgan.layers import BatchNormalization, Conv2D, Conv2DTranspose
 
 
@@ -302,7 +302,7 @@ def test_jax_convolutions_leave_ynnpack_on_opt_in(
 import jax
 import jax.numpy as jnp
 import keras_dcgan
-from keras_dcgan.backend import jax as fast_jax
+from keras_dcgan.ops import jax as fast_jax
 if {opt_in}:
     fast_jax.prefer_fast_cpu_convolutions()
 

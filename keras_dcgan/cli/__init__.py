@@ -20,7 +20,7 @@ Each subcommand is a module here with `add_parser(subparsers)` and
 package imports Keras with `KERAS_BACKEND` as it was; when `--backend`
 names another backend, the command runs again in a fresh Python process
 with `KERAS_BACKEND` set. On JAX the command opts in to XLA:CPU's faster
-convolutions (`keras_dcgan.backend.jax.prefer_fast_cpu_convolutions`)
+convolutions (`keras_dcgan.ops.jax.prefer_fast_cpu_convolutions`)
 before JAX starts, as a library import never does. `startup` keeps
 TensorFlow's C++ start-up lines off the screen. This module imports only the standard library at the top,
 because `startup` is imported before Keras.
@@ -95,7 +95,7 @@ def main(argv=None):
         if backend in BACKENDS and backend != keras.backend.backend():
             return _rerun_with_backend(backend, argv, replace_process)
         if keras.backend.backend() == "jax":
-            from keras_dcgan.backend.jax import prefer_fast_cpu_convolutions
+            from keras_dcgan.ops.jax import prefer_fast_cpu_convolutions
 
             prefer_fast_cpu_convolutions()
         try:

@@ -1,16 +1,18 @@
-"""Faster per-backend ops behind the layers, chosen once per call.
+"""Faster Keras ops and layers, one module per backend, same numbers as Keras.
 
 `keras_dcgan.layers` computes with `keras.ops` everywhere; on some backends
-a few of its layers run one of these ops instead, with identical results:
+a few of its layers run one of these ops instead, chosen at each call, with
+the same results to float rounding:
 
-- `keras_dcgan.backend.jax`: convolutions that stay on XLA:CPU's fast paths
+- `keras_dcgan.ops.jax`: convolutions that stay on XLA:CPU's fast paths
   (a transposed convolution as the linear transpose of a strided one).
-- `keras_dcgan.backend.torch`: convolutions on channels-last memory without
+- `keras_dcgan.ops.torch`: convolutions on channels-last memory without
   layout copies, and BatchNormalization as one fused kernel.
-- `keras_dcgan.backend.tensorflow`: BatchNormalization as one fused kernel.
+- `keras_dcgan.ops.tensorflow`: BatchNormalization as one fused kernel.
 
 Each module imports its own framework, so only the active backend's is
-loaded. `keras_dcgan/trainers/` holds the per-backend training steps.
+loaded. How a training step differentiates and applies is elsewhere:
+`keras_dcgan/trainers/` holds each backend's gradient plumbing.
 """
 
 import keras
@@ -51,14 +53,14 @@ def fast_conv(layer, inputs, transpose):
     kernel = ops.convert_to_tensor(layer.kernel)
     strides = tuple(layer.strides)
     if backend == "torch":
-        from keras_dcgan.backend import torch as torch_ops
+        from keras_dcgan.ops import torch as torch_ops
 
         op = torch_ops.conv_transpose if transpose else torch_ops.conv
         outputs = op(inputs, kernel, strides, layer.padding)
         if outputs is None:
             return None
     elif transpose:
-        from keras_dcgan.backend import jax as jax_ops
+        from keras_dcgan.ops import jax as jax_ops
 
         output_shape = layer.compute_output_shape(inputs.shape)
         outputs = jax_ops.conv_transpose(
@@ -69,7 +71,7 @@ def fast_conv(layer, inputs, transpose):
             layer.padding,
         )
     else:
-        from keras_dcgan.backend import jax as jax_ops
+        from keras_dcgan.ops import jax as jax_ops
 
         outputs = jax_ops.conv(inputs, kernel, strides, layer.padding)
     if layer.use_bias:
@@ -89,9 +91,9 @@ def fused_batch_norm():
     """
     backend = keras.backend.backend()
     if backend == "torch":
-        from keras_dcgan.backend import torch as fused
+        from keras_dcgan.ops import torch as fused
     elif backend == "tensorflow":
-        from keras_dcgan.backend import tensorflow as fused
+        from keras_dcgan.ops import tensorflow as fused
     else:
         return None
     return fused

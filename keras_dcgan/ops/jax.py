@@ -50,7 +50,7 @@ def prefer_fast_cpu_convolutions():
     ```python
     import os
     os.environ["KERAS_BACKEND"] = "jax"
-    from keras_dcgan.backend import jax as fast_jax
+    from keras_dcgan.ops import jax as fast_jax
     fast_jax.prefer_fast_cpu_convolutions()  # Before any JAX computation.
     import keras_dcgan
     ```
@@ -85,7 +85,7 @@ def suggest_fast_cpu_convolutions():
     warnings.warn(
         "JAX runs the convolutions on XLA:CPU's YNNPACK, about 2x slower "
         "for a DCGAN; call "
-        "keras_dcgan.backend.jax.prefer_fast_cpu_convolutions() before any "
+        "keras_dcgan.ops.jax.prefer_fast_cpu_convolutions() before any "
         f"JAX computation (the keras-dcgan command does), or set "
         f"XLA_FLAGS={FAST_CPU_CONVOLUTIONS}.",
         stacklevel=3,

@@ -1,6 +1,9 @@
-"""The gradient plumbing of the active backend, chosen once at import.
+"""Each backend's gradient plumbing for DCGAN.train_step: differentiate, apply.
 
-Each backend module defines `GANTrainer`, a mixin with:
+The step's maths (noise, losses, metrics) is `DCGAN`'s, shared by all
+backends; faster forward ops are in `keras_dcgan/ops/`. The active
+backend's module is chosen once at import. Each defines `GANTrainer`, a
+mixin with:
 
 - `train_step` / `test_step` in the signature its Keras trainer expects,
   both delegating to the shared `DCGAN._gan_train_step` / `_gan_test_step`;

@@ -18,7 +18,7 @@ import threading
 import jax
 import keras
 
-from keras_dcgan.backend.jax import suggest_fast_cpu_convolutions
+from keras_dcgan.ops.jax import suggest_fast_cpu_convolutions
 
 _steps = threading.local()
 
