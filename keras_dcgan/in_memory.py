@@ -15,7 +15,8 @@ class EpochShuffledImages(keras.utils.PyDataset):
     depend on how many epochs this object has already served, a run resumed
     at epoch `k` sees exactly the batches an uninterrupted run sees at
     epoch `k`. Call `set_epoch(epoch)` before each epoch (as PyTorch's
-    `DistributedSampler.set_epoch`); `train_run()` does it with a callback.
+    `DistributedSampler.set_epoch`), or pass
+    `keras_dcgan.callbacks.SetEpoch(data)` to `fit()`, as `train_run()` does.
 
     Works with `fit()` on every backend, without TensorFlow.
 
@@ -101,13 +102,3 @@ class EpochShuffledImages(keras.utils.PyDataset):
             return batch
         return batch, self.labels[indices]
 
-
-class SetEpoch(keras.callbacks.Callback):
-    """Calls `data.set_epoch(epoch)` at the start of every epoch."""
-
-    def __init__(self, data):
-        super().__init__()
-        self.data = data
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.data.set_epoch(epoch)

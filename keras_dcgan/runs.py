@@ -36,7 +36,7 @@ from keras_dcgan.checkpoints import CHECKPOINT_FILE, GRID_NOISE_FILE
 from keras_dcgan.dcgan import DCGAN
 from keras_dcgan.evaluation import callback as best_checkpoint
 from keras_dcgan.files import write_bytes_atomic
-from keras_dcgan.in_memory import EpochShuffledImages, SetEpoch
+from keras_dcgan.in_memory import EpochShuffledImages
 from keras_dcgan.noise import fixed_noise
 
 MODEL_FILE = "model.keras"
@@ -364,7 +364,7 @@ def train_run(
         len(images), every_epoch=summary_every_epoch, print_fn=print_fn
     )
     all_callbacks = [
-        SetEpoch(data),
+        callbacks_lib.SetEpoch(data),
         # First: its "kid" is in the logs the others write, and it records
         # an epoch's evaluation once the epoch's checkpoint is committed
         # (at the next epoch's start or the end), before the report.

@@ -16,7 +16,7 @@ from helpers import (
     tiny_recipe,
 )
 
-from keras_dcgan import checkpoints, datasets, runs
+from keras_dcgan import callbacks, checkpoints, datasets, runs
 
 EPOCHS = 3
 BATCH = 4
@@ -71,6 +71,15 @@ def test_epoch_order_depends_only_on_seed_and_epoch():
     )
     with pytest.raises(ValueError, match=r"Received: images.shape=\(0,"):
         datasets.EpochShuffledImages(images[:0], 4)
+
+
+def test_set_epoch_callback_sets_the_data_order():
+    images = pixels(10)
+    data = datasets.EpochShuffledImages(images, 4, seed=1)
+    expected = datasets.EpochShuffledImages(images, 4, seed=1)
+    expected.set_epoch(3)
+    callbacks.SetEpoch(data).on_epoch_begin(3)
+    np.testing.assert_array_equal(data.order(), expected.order())
 
 
 def test_run_writes_checkpoint_and_outputs(tmp_path):

@@ -6,6 +6,13 @@
 - `StopOnNonFinite` and `TrainingHealth` guard a long run: a NaN stop and
   warnings when the discriminator wins or the generator collapses.
 - `Checkpoint` writes the run folder's crash-safe checkpoint every epoch.
+- `SetEpoch` tells data whose order depends on the epoch (such as
+  `EpochShuffledImages`) which epoch begins, so that a resumed run sees the
+  batches of an uninterrupted one.
+
+Two callbacks live beside what they serve: `keras_dcgan.run_report.RunReport`
+(the run folder's report page) and
+`keras_dcgan.evaluation.BestKIDCheckpoint` (the best-checkpoint selection).
 
 Everything here runs on the TensorFlow, JAX and PyTorch backends. The
 callbacks read the model's weights in `on_epoch_end`, after Keras has
@@ -25,6 +32,7 @@ from keras_dcgan.callbacks.health import (
     sample_diversity,
 )
 from keras_dcgan.callbacks.image_grid import ImageGrid
+from keras_dcgan.callbacks.set_epoch import SetEpoch
 from keras_dcgan.callbacks.summary import (
     TrainingSummary,
     device_name,
@@ -36,6 +44,7 @@ __all__ = [
     "ImageGrid",
     "LossCurves",
     "NonFiniteLossError",
+    "SetEpoch",
     "StopOnNonFinite",
     "TrainingHealth",
     "TrainingHealthWarning",
