@@ -64,6 +64,7 @@ ARCHITECTURE_FIELDS = (
     "auxiliary_classifier",
     "augment",
     "mirror",
+    "upsampling",
 )
 
 
@@ -106,6 +107,7 @@ def _check_resume_config(directory, saved, requested, force):
         "auxiliary_classifier": False,
         "augment": "none",
         "mirror": False,
+        "upsampling": "transpose",
         **saved,
     }
     differences = compare_configs(saved, requested)

@@ -226,12 +226,14 @@ def test_command_trains_with_ada_and_mirror_and_keeps_them_on_resume(
 ):
     run_dir = tmp_path / "run"
     args = ["train", "--dataset", "fake", "--dry-run", *TINY]
-    result = run_command(
-        args + ["--augment", "ada", "--mirror", "--output-dir", str(run_dir)]
-    )
+    args += ["--augment", "ada", "--mirror", "--upsampling", "nearest"]
+    result = run_command(args + ["--output-dir", str(run_dir)])
     assert result.returncode == 0, result.stderr
     config = json.loads((run_dir / "checkpoint.json").read_text())["config"]
     assert (config["augment"], config["mirror"]) == ("ada", True)
+    assert config["upsampling"] == "nearest"
+    model = keras.saving.load_model(run_dir / "model.keras")
+    assert model.generator.get_layer("block_1").upsampling == "nearest"
     header = (run_dir / "history.csv").read_text().splitlines()[0]
     assert "aug_p" in header.split(",") and "r_t" in header.split(",")
     assert "Adaptive augmentation" in (run_dir / "report.html").read_text()

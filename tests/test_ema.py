@@ -238,6 +238,7 @@ def test_command_averages_by_default_and_no_ema_turns_it_off(tmp_path):
         "auxiliary_classifier",
         "augment",
         "mirror",
+        "upsampling",
     ):
         del record["config"][name]
     record_path.write_text(json.dumps(record))

@@ -97,6 +97,14 @@ def add_parser(subparsers):
         help="flip each real image left-right with probability 1/2",
     )
     train.add_argument(
+        "--upsampling",
+        choices=("transpose", "nearest"),
+        help="how the generator doubles the image's side: the chapter's "
+        "transposed convolutions, or nearest-neighbour upsampling and a "
+        "convolution, which draws no checkerboard pattern (default: "
+        "transpose)",
+    )
+    train.add_argument(
         "--conditional",
         action="store_true",
         help="train a class-conditional model on the dataset's classes "
@@ -374,6 +382,7 @@ def run(args):
         ema_decay=args.ema_decay,
         augment=args.augment,
         mirror=args.mirror or None,
+        upsampling=args.upsampling,
     )
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.no_ema:
