@@ -16,7 +16,8 @@ run/
 ```
 
 A checkpoint is written at the end of every epoch (see
-`keras_dcgan.checkpoints`). Resuming loads it and continues `fit()` at the
+`keras_dcgan.checkpoints`), with the run's `RunSettings` as its config,
+which a resume checks. Resuming loads it and continues `fit()` at the
 next epoch. The data order is a function of `(seed, epoch)` only
 (`EpochShuffledImages`), so the resumed run sees exactly the batches the
 uninterrupted run would have seen, and ends with the same weights.
@@ -24,6 +25,7 @@ uninterrupted run would have seen, and ends with the same weights.
 
 import contextlib
 import csv
+import dataclasses
 import io
 import os
 
@@ -31,7 +33,7 @@ import keras
 import numpy as np
 
 from keras_dcgan import callbacks as callbacks_lib
-from keras_dcgan import checkpoints, validation
+from keras_dcgan import checkpoints, recipes, validation
 from keras_dcgan.checkpoints import CHECKPOINT_FILE, GRID_NOISE_FILE
 from keras_dcgan.dcgan import DCGAN
 from keras_dcgan.evaluation import callback as best_checkpoint
@@ -66,6 +68,132 @@ ARCHITECTURE_FIELDS = (
     "mirror",
     "upsampling",
 )
+# Recipe fields a run's config leaves out: `checkpoint.json` keeps the
+# number of epochs beside it (a resume may change it), and the source is
+# documentation.
+UNRECORDED_RECIPE_FIELDS = ("epochs", "source")
+# The values of the fields that run folders recorded before the field
+# existed lack: what those runs trained with.
+MISSING_FIELD_DEFAULTS = {
+    "ema_decay": None,
+    "num_classes": None,
+    "conditional_batch_norm": False,
+    "auxiliary_classifier": False,
+    "augment": "none",
+    "mirror": False,
+    "upsampling": "transpose",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class RunSettings:
+    """The settings a run trains with, as its run folder records them.
+
+    `to_config()` is the `"config"` of the run's `checkpoint.json`, which a
+    resume compares with the settings it is given; `from_config()` reads one
+    back, also from run folders written before some fields existed. See
+    `train_run` for the meaning of each field.
+
+    Args:
+        recipe: a `keras_dcgan.recipes.Recipe`; its `epochs` are the run's
+            total (the config leaves them and `source` out).
+        seed: int. Defaults to `0`.
+        channels: int or None. Image channels.
+        mixed_precision: None or a dtype policy name.
+        select_best: None (default) or `"kid"`.
+        select_every: int. Defaults to `1`.
+        select_extractor: `"random"` (default) or `"evaluator"`.
+        extra: dict of other settings to record and check on resume, such
+            as the `keras-dcgan train` command's recipe name, dataset, data
+            and dry run.
+    """
+
+    recipe: recipes.Recipe
+    seed: int = 0
+    channels: int = None
+    mixed_precision: str = None
+    select_best: str = None
+    select_every: int = 1
+    select_extractor: str = "random"
+    extra: dict = dataclasses.field(default_factory=dict, hash=False)
+
+    def __post_init__(self):
+        if self.select_best is not None and self.select_best not in (
+            SELECT_METRICS
+        ):
+            raise ValueError(
+                f"`select_best` must be None or one of {SELECT_METRICS}. "
+                f"Received: select_best={self.select_best!r}"
+            )
+        select_every = validation.positive_int(
+            "select_every", self.select_every
+        )
+        if self.select_extractor not in best_checkpoint.EXTRACTOR_NAMES:
+            raise ValueError(
+                "`select_extractor` must be one of "
+                f"{tuple(best_checkpoint.EXTRACTOR_NAMES)}. "
+                f"Received: select_extractor={self.select_extractor!r}"
+            )
+        object.__setattr__(self, "select_every", select_every)
+        object.__setattr__(self, "extra", dict(self.extra))
+
+    def to_config(self):
+        """The settings as the JSON-serialisable dict a run folder keeps."""
+        config = {
+            name: value
+            for name, value in self.recipe.to_config().items()
+            if name not in UNRECORDED_RECIPE_FIELDS
+        }
+        config.update(
+            seed=self.seed,
+            channels=self.channels,
+            mixed_precision=self.mixed_precision,
+        )
+        if self.select_best is not None:
+            config.update(
+                select_best=self.select_best,
+                select_every=self.select_every,
+                select_extractor=self.select_extractor,
+            )
+        config.update(self.extra)
+        return config
+
+    @classmethod
+    def from_config(cls, config, epochs=None):
+        """The settings of a run folder's config (`to_config()`'s dict).
+
+        Fields that the run folder does not record, written before they
+        existed, take the values those runs trained with.
+
+        Args:
+            config: dict, the `"config"` of a `checkpoint.json`.
+            epochs: int or None. The run's total number of epochs, which
+                `checkpoint.json` keeps beside the config (`"epochs"`).
+                Defaults to the `Recipe` default.
+
+        Returns:
+            A `RunSettings`.
+        """
+        config = {**MISSING_FIELD_DEFAULTS, **config}
+        recipe_fields = set(recipes.Recipe.__dataclass_fields__).difference(
+            UNRECORDED_RECIPE_FIELDS
+        )
+        own_fields = set(cls.__dataclass_fields__) - {"recipe", "extra"}
+        known = recipes.RECIPES.get(config.get("name"))
+        recipe = recipes.Recipe(
+            source=known.source if known else "",
+            **({} if epochs is None else {"epochs": epochs}),
+            **{k: v for k, v in config.items() if k in recipe_fields},
+        )
+        return cls(
+            recipe,
+            **{k: v for k, v in config.items() if k in own_fields},
+            extra={
+                k: v
+                for k, v in config.items()
+                if k not in recipe_fields and k not in own_fields
+            },
+        )
 
 
 def _write_history_csv(path, history):
@@ -101,16 +229,12 @@ def compare_configs(saved, requested):
 
 
 def _check_resume_config(directory, saved, requested, force):
-    # Runs recorded before these fields existed had neither.
-    saved = {
-        "conditional_batch_norm": False,
-        "auxiliary_classifier": False,
-        "augment": "none",
-        "mirror": False,
-        "upsampling": "transpose",
-        **saved,
-    }
-    differences = compare_configs(saved, requested)
+    """What `requested` changes of the run's `saved` settings.
+
+    Returns the `(name, saved_value, requested_value)` that differ; raises
+    if the architecture differs, or other fields without `force`.
+    """
+    differences = compare_configs(saved.to_config(), requested.to_config())
     if not differences:
         return []
     listed = ", ".join(
@@ -260,27 +384,90 @@ def train_run(
     directory = os.fspath(directory)
     images = validation.check_images(images)
     keep = validation.positive_int("keep", keep)
-    selection = _selection_config(select_best, select_every, select_extractor)
-    # An unconditional recipe ignores labels.
-    if recipe.num_classes is None:
-        labels = None
-    labels = validation.check_labels(labels, recipe.num_classes, len(images))
+    settings = RunSettings(
+        recipe,
+        seed=seed,
+        channels=channels or images.shape[-1],
+        mixed_precision=mixed_precision,
+        select_best=select_best,
+        select_every=select_every,
+        select_extractor=select_extractor,
+        extra=config or {},
+    )
+    labels = validation.check_labels(
+        # An unconditional recipe ignores labels.
+        None if recipe.num_classes is None else labels,
+        recipe.num_classes,
+        len(images),
+    )
     guard = callbacks_lib.StopOnNonFinite(on_nan, checkpoint_dir=directory)
     validation.check_writable(directory)
-    channels = channels or images.shape[-1]
-    run_config = {
-        k: v
-        for k, v in recipe.to_config().items()
-        if k not in ("epochs", "source")
-    }
-    run_config.update(
-        seed=seed, channels=channels, mixed_precision=mixed_precision
+    model, initial_epoch, history, noise = _build_or_resume(
+        directory,
+        settings,
+        resume=resume,
+        force=force,
+        class_names=class_names,
+        num_grid_images=grid_rows * grid_cols,
     )
-    run_config.update(selection)
-    run_config.update(config or {})
-    epochs = recipe.epochs
+    if jit_compile is not None:
+        model.jit_compile = bool(jit_compile)
+    _prepare_folder(directory, settings, model, noise, keep=keep, resume=resume)
+    data = EpochShuffledImages(
+        images, recipe.batch_size, seed=seed, labels=labels
+    )
+    grid = callbacks_lib.ImageGrid(
+        os.path.join(directory, GRIDS_DIR),
+        rows=grid_rows,
+        cols=grid_cols,
+        noise=noise,
+        gif=GIF_FILE if gif else None,
+        tensorboard_dir=(
+            os.path.join(directory, LOGS_DIR, "images") if tensorboard else None
+        ),
+    )
+    summary = callbacks_lib.TrainingSummary(
+        len(images), every_epoch=summary_every_epoch, print_fn=print_fn
+    )
+    run_callbacks = _callbacks(
+        directory,
+        settings,
+        images,
+        data,
+        history,
+        resume=resume,
+        keep=keep,
+        guard=guard,
+        more=callbacks or [],
+        grid=grid,
+        summary=summary,
+        tensorboard=tensorboard,
+        health=health,
+    )
+    _fit(
+        model,
+        data,
+        run_callbacks,
+        initial_epoch=initial_epoch,
+        epochs=recipe.epochs,
+        resume=resume,
+        verbose=verbose,
+        print_fn=print_fn,
+    )
+    return _finish(directory, model, grid, summary, settings)
+
+
+def _build_or_resume(
+    directory, settings, *, resume, force, class_names, num_grid_images
+):
+    """The run's model and where it starts, from scratch or its checkpoint.
+
+    Returns `(model, initial_epoch, history, grid_noise)`: a new model of
+    `settings.recipe`, or with `resume` the run's latest checkpoint (its
+    optimizers take the recipe's `learning_rate` and `beta_1` when `force`
+    changed them).
+    """
     record = checkpoints.read_checkpoint(directory)
-    history = {}
     if resume:
         if record is None:
             raise FileNotFoundError(
@@ -288,18 +475,19 @@ def train_run(
                 f"expected {CHECKPOINT_FILE} in it. "
                 f"Received: directory={directory!r}"
             )
-        changed = _check_resume_config(
-            directory, record["config"], run_config, force
-        )
-        with _dtype_policy(mixed_precision):
+        saved = RunSettings.from_config(record["config"])
+        changed = _check_resume_config(directory, saved, settings, force)
+        with _dtype_policy(settings.mixed_precision):
             model, record = checkpoints.load_checkpoint(directory)
         if any(name in ("learning_rate", "beta_1") for name, _, _ in changed):
             for optimizer in (model.d_optimizer, model.g_optimizer):
-                optimizer.learning_rate = recipe.learning_rate
-                optimizer.beta_1 = recipe.beta_1
-        initial_epoch = record["epoch"]
-        history = record["history"]
-        noise = np.load(os.path.join(directory, record["grid_noise"]))
+                optimizer.learning_rate = settings.recipe.learning_rate
+                optimizer.beta_1 = settings.recipe.beta_1
+        start = (
+            record["epoch"],
+            record["history"],
+            np.load(os.path.join(directory, record["grid_noise"])),
+        )
     else:
         if record is not None:
             raise ValueError(
@@ -307,72 +495,83 @@ def train_run(
                 f"{record['epoch']} epochs); resume it or choose another "
                 f"folder. Received: directory={directory!r}"
             )
-        with _dtype_policy(mixed_precision):
-            model = recipe.build(
-                channels=channels, seed=seed, class_names=class_names
+        with _dtype_policy(settings.mixed_precision):
+            model = settings.recipe.build(
+                channels=settings.channels,
+                seed=settings.seed,
+                class_names=class_names,
             )
-        initial_epoch = 0
-        noise = fixed_noise(grid_rows * grid_cols, recipe.latent_dim, seed)
+        latent_dim = settings.recipe.latent_dim
+        start = 0, {}, fixed_noise(num_grid_images, latent_dim, settings.seed)
     if not isinstance(model, DCGAN):
         raise ValueError(
             "The checkpoint must hold a `keras_dcgan.DCGAN`. "
             f"Received: {type(model).__name__}"
         )
-    if jit_compile is not None:
-        model.jit_compile = bool(jit_compile)
+    return (model, *start)
+
+
+def _prepare_folder(directory, settings, model, grid_noise, *, keep, resume):
+    """Checks the room for the run's files; a new run saves its grid noise."""
     # `keep + 1` checkpoints exist for a moment, then the final model;
     # and `best.keras` with its replacement.
-    files = keep + 2 + (2 if select_best else 0)
+    files = keep + 2 + (2 if settings.select_best else 0)
     validation.check_free_space(
         directory, files * checkpoints.checkpoint_bytes(model)
     )
     if not resume:
         buffer = io.BytesIO()
-        np.save(buffer, noise)
+        np.save(buffer, grid_noise)
         write_bytes_atomic(
             os.path.join(directory, GRID_NOISE_FILE), buffer.getvalue()
         )
 
+
+def _callbacks(
+    directory,
+    settings,
+    images,
+    data,
+    history,
+    *,
+    resume,
+    keep,
+    guard,
+    more,
+    grid,
+    summary,
+    tensorboard,
+    health,
+):
+    """The callbacks of the run's `fit()`, in the order they must run.
+
+    `history` (the run's losses so far) is shared with the loss curves and
+    the checkpoints, which extend it; a resume rewrites `history.csv` to it.
+    """
     best = None
-    if select_best:
+    if settings.select_best:
         best = best_checkpoint.run_best_checkpoint(
             directory,
             images,
-            every=select_every,
-            extractor=select_extractor,
-            seed=seed,
+            every=settings.select_every,
+            extractor=settings.select_extractor,
+            seed=settings.seed,
             num_images=SELECT_NUM_IMAGES,
         )
         if resume:  # A selection added with `force`: history.csv's columns.
             history.setdefault("kid", [])
-    data = EpochShuffledImages(
-        images, recipe.batch_size, seed=seed, labels=labels
-    )
     csv_path = os.path.join(directory, HISTORY_FILE)
     if resume:
         # Drop rows of an epoch that was cut short before its checkpoint.
         _write_history_csv(csv_path, history)
-    logs_dir = os.path.join(directory, LOGS_DIR)
-    grid_logs = os.path.join(logs_dir, "images") if tensorboard else None
-    grid = callbacks_lib.ImageGrid(
-        os.path.join(directory, GRIDS_DIR),
-        rows=grid_rows,
-        cols=grid_cols,
-        noise=noise,
-        gif=GIF_FILE if gif else None,
-        tensorboard_dir=grid_logs,
-    )
-    summary = callbacks_lib.TrainingSummary(
-        len(images), every_epoch=summary_every_epoch, print_fn=print_fn
-    )
-    all_callbacks = [
+    run_callbacks = [
         callbacks_lib.SetEpoch(data),
         # First: its "kid" is in the logs the others write, and it records
         # an epoch's evaluation once the epoch's checkpoint is committed
         # (at the next epoch's start or the end), before the report.
         *([best] if best is not None else []),
         guard,
-        *(callbacks or []),
+        *more,
         grid,
         callbacks_lib.LossCurves(
             os.path.join(directory, CURVES_FILE), history=history
@@ -380,30 +579,54 @@ def train_run(
         keras.callbacks.CSVLogger(csv_path, append=resume),
     ]
     if tensorboard:
-        all_callbacks.append(
+        logs_dir = os.path.join(directory, LOGS_DIR)
+        run_callbacks.append(
             keras.callbacks.TensorBoard(logs_dir, write_graph=False)
         )
     if health:
-        all_callbacks.append(callbacks_lib.TrainingHealth(seed=seed))
-    all_callbacks += [
+        run_callbacks.append(callbacks_lib.TrainingHealth(seed=settings.seed))
+    return run_callbacks + [
         callbacks_lib.Checkpoint(
-            directory, run_config, history=history, epochs=epochs, keep=keep
+            directory,
+            settings.to_config(),
+            history=history,
+            epochs=settings.recipe.epochs,
+            keep=keep,
         ),
         summary,
     ]
-    if initial_epoch < epochs:
-        if resume:
-            print_fn(f"Resuming at epoch {initial_epoch + 1} of {epochs}.")
-        model.fit(
-            data,
-            epochs=epochs,
-            initial_epoch=initial_epoch,
-            # The order is `data`'s; fit's own shuffle of batch indices
-            # uses Python's global `random` and would break the resume.
-            shuffle=False,
-            callbacks=all_callbacks,
-            verbose=verbose,
-        )
+
+
+def _fit(
+    model,
+    data,
+    run_callbacks,
+    *,
+    initial_epoch,
+    epochs,
+    resume,
+    verbose,
+    print_fn,
+):
+    """Trains the epochs from `initial_epoch` to `epochs`, if any are left."""
+    if initial_epoch >= epochs:
+        return
+    if resume:
+        print_fn(f"Resuming at epoch {initial_epoch + 1} of {epochs}.")
+    model.fit(
+        data,
+        epochs=epochs,
+        initial_epoch=initial_epoch,
+        # The order is `data`'s; fit's own shuffle of batch indices uses
+        # Python's global `random` and would break the resume.
+        shuffle=False,
+        callbacks=run_callbacks,
+        verbose=verbose,
+    )
+
+
+def _finish(directory, model, grid, summary, settings):
+    """Saves the final model; returns `train_run`'s dict of the run."""
     model_path = checkpoints.save_model_atomic(
         model, os.path.join(directory, MODEL_FILE)
     )
@@ -418,31 +641,8 @@ def train_run(
         "grids": grid.frames(),
         "gif": gif_path if os.path.isfile(gif_path) else None,
         "curves": os.path.join(directory, CURVES_FILE),
-        "csv": csv_path,
-        "best": _best_result(directory) if select_best else None,
-    }
-
-
-def _selection_config(select_best, select_every, select_extractor):
-    """The run settings of `select_best`, checked; `{}` when it is off."""
-    if select_best is not None and select_best not in SELECT_METRICS:
-        raise ValueError(
-            f"`select_best` must be None or one of {SELECT_METRICS}. "
-            f"Received: select_best={select_best!r}"
-        )
-    select_every = validation.positive_int("select_every", select_every)
-    if select_extractor not in best_checkpoint.EXTRACTOR_NAMES:
-        raise ValueError(
-            "`select_extractor` must be one of "
-            f"{tuple(best_checkpoint.EXTRACTOR_NAMES)}. "
-            f"Received: select_extractor={select_extractor!r}"
-        )
-    if select_best is None:
-        return {}
-    return {
-        "select_best": select_best,
-        "select_every": select_every,
-        "select_extractor": select_extractor,
+        "csv": os.path.join(directory, HISTORY_FILE),
+        "best": _best_result(directory) if settings.select_best else None,
     }
 
 

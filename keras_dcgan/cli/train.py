@@ -315,6 +315,21 @@ def _fake_labels(count, seed, conditional):
     return rng.integers(0, FAKE_CLASSES, count).astype("int32")
 
 
+def _saved_settings(directory, record):
+    """The `RunSettings` of the run folder's checkpoint `record`."""
+    from keras_dcgan import checkpoints, runs
+
+    saved = record["config"]
+    if "preset" in saved and "recipe" not in saved:
+        raise UsageError(
+            "This run folder was written by an earlier version of keras-dcgan "
+            "(its config names the recipe under 'preset'); expected "
+            f"'recipe'. Received: preset={saved['preset']!r} in "
+            f"{os.path.join(directory, checkpoints.CHECKPOINT_FILE)}"
+        )
+    return runs.RunSettings.from_config(saved, epochs=record["epochs"])
+
+
 def run(args):
     """Runs `train` with parsed arguments; returns the exit status."""
     from keras_dcgan import (
@@ -340,32 +355,15 @@ def run(args):
             f"{directory} already holds a run; add --resume to continue it "
             "or choose another --output-dir."
         )
-    # On resume, options not given keep the run's values.
-    saved = record["config"] if record else {}
+    saved = _saved_settings(directory, record) if record else None
+    # The command's own settings, recorded with the run's.
+    previous = saved.extra if saved else {}
     # A dry run stays one: it changes the data, not only the length.
-    dry_run = bool(args.dry_run or saved.get("dry_run"))
-    if "preset" in saved and "recipe" not in saved:
-        raise UsageError(
-            "This run folder was written by an earlier version of keras-dcgan "
-            "(its config names the recipe under 'preset'); expected "
-            f"'recipe'. Received: preset={saved['preset']!r} in "
-            f"{os.path.join(directory, checkpoints.CHECKPOINT_FILE)}"
-        )
-    saved_recipe = saved.get("recipe")
-    recipe_name = args.recipe or saved_recipe or "d2l"
-    dataset = args.dataset or saved.get("dataset") or "pokemon"
-    if record and recipe_name == saved_recipe:
-        fields = recipes.Recipe.__dataclass_fields__
-        recipe = recipes.Recipe(
-            source=recipes.RECIPES[recipe_name].source,
-            epochs=record["epochs"],
-            **{
-                # Runs recorded before these fields existed had neither.
-                "ema_decay": None,
-                "num_classes": None,
-                **{f: v for f, v in saved.items() if f in fields},
-            },
-        )
+    dry_run = bool(args.dry_run or previous.get("dry_run"))
+    recipe_name = args.recipe or previous.get("recipe") or "d2l"
+    dataset = args.dataset or previous.get("dataset") or "pokemon"
+    if saved and recipe_name == previous.get("recipe"):
+        recipe = saved.recipe
     else:
         recipe = recipes.get_recipe(recipe_name)
         if dataset == "fashion-mnist":
@@ -391,12 +389,14 @@ def run(args):
         recipe = recipe.replace(**overrides)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    seed = args.seed if args.seed is not None else saved.get("seed", 0)
-    select_best = args.select_best or saved.get("select_best")
-    select_every = args.select_every or saved.get("select_every", 1)
+    # On resume, options not given keep the run's values.
+    kept = saved or runs.RunSettings(recipe)
+    seed = args.seed if args.seed is not None else kept.seed
+    select_best = args.select_best or kept.select_best
+    select_every = args.select_every or kept.select_every
     if args.select_every and not select_best:
         raise UsageError("--select-every only applies to --select-best.")
-    data = args.data if args.data is not None else saved.get("data")
+    data = args.data if args.data is not None else previous.get("data")
     if data is not None:
         data = os.path.abspath(data)
     limit = DRY_RUN_BATCHES * recipe.batch_size if dry_run else None
@@ -416,9 +416,7 @@ def run(args):
         recipe = recipe.replace(
             num_classes=len(class_names) if class_names else FAKE_CLASSES
         )
-    mixed = MIXED_PRECISION.get(args.mixed_precision) or (
-        saved.get("mixed_precision") if record else None
-    )
+    mixed = MIXED_PRECISION.get(args.mixed_precision) or kept.mixed_precision
     command = shlex.join([PROG, *getattr(args, "argv", [])])
     created = not os.path.isdir(directory)
     os.makedirs(directory, exist_ok=True)
