@@ -302,7 +302,9 @@ def _translation(images, probability, seed_generator):
     rows = _shift_matrices(
         height,
         _random_shifts(
-            images, int(height * TRANSLATION_RATIO + 0.5), probability,
+            images,
+            int(height * TRANSLATION_RATIO + 0.5),
+            probability,
             seed_generator,
         ),
         images.dtype,
@@ -310,7 +312,9 @@ def _translation(images, probability, seed_generator):
     cols = _shift_matrices(
         width,
         _random_shifts(
-            images, int(width * TRANSLATION_RATIO + 0.5), probability,
+            images,
+            int(width * TRANSLATION_RATIO + 0.5),
+            probability,
             seed_generator,
         ),
         images.dtype,

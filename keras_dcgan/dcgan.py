@@ -10,7 +10,7 @@ from keras_dcgan.optimizers import (
     OptimizerGroup,
     chapter_adam,
 )
-from keras_dcgan.sampling import Sampling
+from keras_dcgan.sampling import Sampling, frozen_copy
 from keras_dcgan.trainers import GANTrainer
 
 
@@ -34,6 +34,12 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
     behaviour and no update.
 
     Calling the model on noise runs the generator.
+
+    The step's maths is written once, here; the generator runs once per
+    step and its update reuses that pass through a vector-Jacobian product.
+    Recording a pass and taking gradients differ by backend, so they are
+    hooks (see `keras_dcgan.trainers.base.GANTrainerBase`), and the
+    generator's passes and moving average live in `Sampling`.
 
     With `num_classes`, the model is class-conditional: both networks take
     the class labels as a second input (see `build_generator` and
@@ -143,7 +149,7 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
             self.ema_decay = validation.open_unit_interval(
                 "ema_decay", ema_decay
             )
-            self.ema_generator = _frozen_copy(generator, "ema_generator")
+            self.ema_generator = frozen_copy(generator, "ema_generator")
             self.ema_updates = keras.Variable(
                 0, dtype="int32", trainable=False, name="ema_updates"
             )
@@ -159,13 +165,6 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         if self.num_classes is not None:
             inputs, labels = inputs
         return self._generate(self.generator, inputs, labels, training)
-
-    def _generate(self, generator, noise, labels, training):
-        noise = ops.reshape(noise, (-1,) + self.noise_shape)
-        if labels is None:
-            return generator(noise, training=training)
-        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
-        return generator([noise, labels], training=training)
 
     def _discriminate(self, images, labels, training=True):
         """`(logits, class_loss)`: the discriminator's logits and, with an
@@ -297,8 +296,7 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
             )
         return images, ops.reshape(ops.cast(labels, "int32"), (-1,))
 
-    def _real_images(self, data):
-        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+    def _real_images(self, images):
         validation.warn_if_integer_pixels(images)
         images = ops.convert_to_tensor(images)
         shape = tuple(images.shape)
@@ -439,28 +437,6 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
             logs["r_t"] = self.augment.r_t.value
         return logs
 
-    def update_ema(self):
-        """Moves `ema_generator` towards the generator (if there is one).
-
-        Every trainable weight becomes `d * average + (1 - d) * current`
-        (BatchNormalization statistics: see `recompute_ema_statistics`).
-        The decay warms up as in `tf.train.ExponentialMovingAverage` with
-        `num_updates`: `d = min(ema_decay, (1 + t) / (10 + t))` at update t, so
-        the random initial weights are forgotten within the first epoch
-        instead of weighing on the average for thousands of steps.
-        `train_step` calls it after each generator update.
-        """
-        if self.ema_generator is None:
-            return
-        steps = ops.cast(self.ema_updates, "float32")
-        decay = ops.minimum(self.ema_decay, (1.0 + steps) / (10.0 + steps))
-        pairs = zip(self.ema_generator.weights, self.generator.weights)
-        for average, current in pairs:
-            if current.trainable:
-                current = ops.cast(current, "float32")
-                average.assign(decay * average + (1.0 - decay) * current)
-        self.ema_updates.assign(self.ema_updates + 1)
-
     def _gan_test_step(self, data):
         real, real_labels = self._real_batch(data)
         noise = self._noise(ops.shape(real)[0])
@@ -572,12 +548,3 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
 def _offset(seed, offset):
     """A seed of its own for each random stream of a seeded model."""
     return None if seed is None else seed + offset
-
-
-def _frozen_copy(network, name):
-    """A non-trainable copy of `network`, with the same weights."""
-    copy = keras.models.clone_model(network)
-    copy.set_weights(network.get_weights())
-    copy.trainable = False
-    copy.name = name
-    return copy

@@ -101,4 +101,3 @@ class EpochShuffledImages(keras.utils.PyDataset):
         if self.labels is None:
             return batch
         return batch, self.labels[indices]
-

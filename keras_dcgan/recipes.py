@@ -14,6 +14,7 @@ import keras
 from keras_dcgan import augment, validation
 from keras_dcgan.dcgan import DCGAN
 from keras_dcgan.networks import build_discriminator, build_generator
+from keras_dcgan.optimizers import chapter_adam
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,10 +177,7 @@ class Recipe:
     def optimizers(self):
         """Two fresh Adam optimizers `(d_optimizer, g_optimizer)`."""
         return tuple(
-            keras.optimizers.Adam(
-                learning_rate=self.learning_rate, beta_1=self.beta_1
-            )
-            for _ in range(2)
+            chapter_adam(self.learning_rate, self.beta_1) for _ in range(2)
         )
 
     def build(self, channels=3, seed=None, class_names=None, **compile_kwargs):

@@ -1,7 +1,9 @@
-"""`Sampling`: a trained DCGAN's `generate()` and `generate_from_noise()`."""
+"""`Sampling`: the generator's side of a DCGAN: its passes, the moving
+average of its weights (the EMA generator), and `generate()`."""
 
 import keras
 import numpy as np
+from keras import ops
 
 from keras_dcgan import validation
 from keras_dcgan.layers import GBlock
@@ -12,8 +14,39 @@ class Sampling:
     """Image generation for `DCGAN`: noise (and labels) in, NumPy images out.
 
     A mixin of `DCGAN`: it uses the model's `latent_dim`, `noise_shape`,
-    `num_classes`, `generator` and `ema_generator`.
+    `num_classes`, `generator`, `ema_generator`, `ema_decay` and
+    `ema_updates`, and gives the training step `_generate` and
+    `update_ema`.
     """
+
+    def _generate(self, generator, noise, labels, training):
+        noise = ops.reshape(noise, (-1,) + self.noise_shape)
+        if labels is None:
+            return generator(noise, training=training)
+        labels = ops.reshape(ops.cast(labels, "int32"), (-1,))
+        return generator([noise, labels], training=training)
+
+    def update_ema(self):
+        """Moves `ema_generator` towards the generator (if there is one).
+
+        Every trainable weight becomes `d * average + (1 - d) * current`
+        (BatchNormalization statistics: see `recompute_ema_statistics`).
+        The decay warms up as in `tf.train.ExponentialMovingAverage` with
+        `num_updates`: `d = min(ema_decay, (1 + t) / (10 + t))` at update t, so
+        the random initial weights are forgotten within the first epoch
+        instead of weighing on the average for thousands of steps.
+        `train_step` calls it after each generator update.
+        """
+        if self.ema_generator is None:
+            return
+        steps = ops.cast(self.ema_updates, "float32")
+        decay = ops.minimum(self.ema_decay, (1.0 + steps) / (10.0 + steps))
+        pairs = zip(self.ema_generator.weights, self.generator.weights)
+        for average, current in pairs:
+            if current.trainable:
+                current = ops.cast(current, "float32")
+                average.assign(decay * average + (1.0 - decay) * current)
+        self.ema_updates.assign(self.ema_updates + 1)
 
     def generate(
         self,
@@ -167,3 +200,12 @@ def _batch_norm_layers(network):
         elif isinstance(layer, keras.Model):
             found.extend(_batch_norm_layers(layer))
     return found
+
+
+def frozen_copy(network, name):
+    """A non-trainable copy of `network`, with the same weights."""
+    copy = keras.models.clone_model(network)
+    copy.set_weights(network.get_weights())
+    copy.trainable = False
+    copy.name = name
+    return copy

@@ -157,7 +157,8 @@ def test_augmentation_changes_training():
     assert not np.allclose(results[0], results[1])
 
 
-WORKER = """
+WORKER = (
+    """
 import json, sys
 import keras, numpy as np
 from helpers import state_of
@@ -168,7 +169,9 @@ model.fit(np.load(data_path), batch_size=%d, shuffle=False, verbose=0)
 np.savez(out_path, **state_of(model))
 print(json.dumps({"augment": type(model.augment).__name__,
                   "mirror": model.mirror}))
-""" % BATCH
+"""
+    % BATCH
+)
 
 
 @pytest.mark.parametrize("other_backend", [False, True])
@@ -209,7 +212,9 @@ def test_saved_model_resumes_exactly_and_trains_on_other_backends(
             np.testing.assert_array_equal(resumed[name], straight[name])
         return
     for name, value in straight.items():
-        np.testing.assert_allclose(resumed[name], value, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            resumed[name], value, atol=1e-6, err_msg=name
+        )
 
 
 def test_recipe_builds_the_named_augmentation():

@@ -100,7 +100,7 @@ class ChapterStepDCGAN(keras_dcgan.DCGAN):
     """The chapter's step, whose `update_G` runs the generator again."""
 
     def _gan_train_step(self, data):
-        real = self._real_images(data)
+        real, _ = self._real_batch(data)
         noise = self._noise(keras.ops.shape(real)[0])
         fake = keras.ops.stop_gradient(self.generator(noise, training=True))
 

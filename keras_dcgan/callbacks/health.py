@@ -283,7 +283,7 @@ class TrainingHealth(keras.callbacks.Callback):
                 f"{values['real_prob']:.4f}, mean D(G(z))="
                 f"{values['fake_prob']:.4f}. The generator's gradients "
                 "vanish; augment what the discriminator sees (`--augment "
-                "ada`, `DCGAN(augment=\"ada\")`) or try a lower learning "
+                'ada`, `DCGAN(augment="ada")`) or try a lower learning '
                 "rate (`--recipe dcgan-paper`)."
             )
         return (
@@ -292,6 +292,6 @@ class TrainingHealth(keras.callbacks.Callback):
             f"{self.num_samples} samples is {values['diversity']:.4f}, "
             f"below {self._threshold():.4f} (`sample_diversity`: 0 when "
             "all samples are identical). Augment what the discriminator "
-            "sees (`--augment ada`, `DCGAN(augment=\"ada\")`), try a lower "
+            'sees (`--augment ada`, `DCGAN(augment="ada")`), try a lower '
             "learning rate, or resume from an earlier checkpoint."
         )

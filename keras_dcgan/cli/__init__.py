@@ -22,8 +22,9 @@ names another backend, the command runs again in a fresh Python process
 with `KERAS_BACKEND` set. On JAX the command opts in to XLA:CPU's faster
 convolutions (`keras_dcgan.ops.jax.prefer_fast_cpu_convolutions`)
 before JAX starts, as a library import never does. `startup` keeps
-TensorFlow's C++ start-up lines off the screen. This module imports only the standard library at the top,
-because `startup` is imported before Keras.
+TensorFlow's C++ start-up lines off the screen. This module imports only
+the standard library at the top, because `startup` is imported before
+Keras.
 """
 
 import argparse

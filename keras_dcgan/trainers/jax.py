@@ -19,11 +19,12 @@ import jax
 import keras
 
 from keras_dcgan.ops.jax import suggest_fast_cpu_convolutions
+from keras_dcgan.trainers.base import GANTrainerBase
 
 _steps = threading.local()
 
 
-class GANTrainer:
+class GANTrainer(GANTrainerBase):
     def fit(self, *args, **kwargs):
         suggest_fast_cpu_convolutions()
         return super().fit(*args, **kwargs)

@@ -10,8 +10,10 @@ variables are summed across replicas when read.
 
 import tensorflow as tf
 
+from keras_dcgan.trainers.base import GANTrainerBase
 
-class GANTrainer:
+
+class GANTrainer(GANTrainerBase):
     def train_step(self, data):
         return _reducible(self._gan_train_step(data))
 

@@ -11,6 +11,8 @@ global means.
 import torch
 import torch.distributed as dist
 
+from keras_dcgan.trainers.base import GANTrainerBase
+
 
 def _world_size():
     if dist.is_available() and dist.is_initialized():
@@ -18,7 +20,7 @@ def _world_size():
     return 1
 
 
-class GANTrainer:
+class GANTrainer(GANTrainerBase):
     # Averaging across ranks can be switched off to show what it prevents.
     _sync_replicas = True
 
