@@ -71,6 +71,17 @@ def test_mixed_precision_policy_keeps_the_images_dtype():
     assert keras.backend.standardize_dtype(out.dtype) == "float32"
 
 
+def test_trains_under_mixed_bfloat16():
+    with dtype_policy("mixed_bfloat16"):
+        model = ada_model(seed=1)
+        model.compile()
+        history = model.fit(
+            fake_images(2 * BATCH), batch_size=BATCH, verbose=0
+        ).history
+    assert all(np.isfinite(v[-1]) for v in history.values())
+    assert model.augment.p.dtype == "float32"
+
+
 def test_gradient_with_respect_to_the_images_is_finite_and_nonzero():
     _, (image_gradient,) = gradients(
         augment.DiffAugment(seed=0), fake_images(4)
