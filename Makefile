@@ -1,5 +1,5 @@
 # Set-up, training and tests. Each target creates .venv and installs the
-# package with its test, JAX and PyTorch extras first.
+# package with its test, JAX, PyTorch and export extras first.
 #   make train [DATA=path/to/pokemon.zip] [RECIPE=d2l] [EPOCHS=40] [BACKEND=tensorflow]
 #   make test
 PYTHON ?= python3
@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	$(VENV)/bin/python -m pip install -q "$(TORCH)"
-	$(VENV)/bin/python -m pip install -q -e ".[test,jax,torch]"
+	$(VENV)/bin/python -m pip install -q -e ".[test,jax,torch,export]"
 	touch $@
 
 test: install

@@ -450,6 +450,19 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
             d_loss, g_loss, real_outputs[0], fake_outputs[0]
         )
 
+    def export_generator(self, path, format="saved_model"):
+        """Exports the sampling generator (the EMA one if kept) for inference.
+
+        Inputs `noise` `(batch, latent_dim)` float32 (and `labels` `(batch,)`
+        int32 if conditional); output `images`, float32 in [-1, 1].
+        `format`: `"saved_model"` (a folder), `"onnx"` or `"litert"`
+        (`.tflite`); which backend exports which: `keras_dcgan.export`.
+        Returns `path`.
+        """
+        from keras_dcgan import export
+
+        return export.export_generator(self, path, format=format)
+
     @classmethod
     def from_preset(cls, preset, file_hash=None, compile=True):
         """Loads a trained `DCGAN`: a shipped preset, a file or a URL.
