@@ -1,4 +1,5 @@
-"""The `keras-dcgan` command: train, sample, evaluate, presets, report, info.
+"""The `keras-dcgan` command: train, sample, export, evaluate, presets, report,
+info.
 
 ```
 keras-dcgan train                          # the Pokemon data, downloaded once
@@ -8,6 +9,7 @@ keras-dcgan train --resume --output-dir runs/20250101-120000
 keras-dcgan presets                        # the shipped trained models
 keras-dcgan sample --preset dcgan_pokemon_64 --num-images 64 --output a.png
 keras-dcgan sample --model runs/20250101-120000 --output a.png
+keras-dcgan export --preset dcgan_pokemon_64 --format onnx --output g.onnx
 keras-dcgan evaluate --model runs/20250101-120000 --dataset pokemon
 keras-dcgan report runs/20250101-120000
 keras-dcgan info --backend jax
@@ -40,7 +42,15 @@ __all__ = ["UsageError", "build_parser", "main"]
 
 def build_parser():
     """The command's `argparse` parser."""
-    from keras_dcgan.cli import evaluate, info, presets, report, sample, train
+    from keras_dcgan.cli import (
+        evaluate,
+        export,
+        info,
+        presets,
+        report,
+        sample,
+        train,
+    )
 
     parser = Parser(
         prog=PROG,
@@ -48,7 +58,7 @@ def build_parser():
         "Learning.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (train, sample, evaluate, presets, report, info):
+    for module in (train, sample, export, evaluate, presets, report, info):
         module.add_parser(commands)
     return parser
 
