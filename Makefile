@@ -1,6 +1,6 @@
 # Set-up, training and tests. Each target creates .venv and installs the
 # package with its test, JAX, PyTorch and export extras first.
-#   make train [DATA=path/to/pokemon.zip] [RECIPE=d2l] [EPOCHS=40] [BACKEND=tensorflow]
+#   make train [DATA=path/to/pokemon.zip] [RECIPE=dcgan-paper] [EPOCHS=25] [BACKEND=tensorflow]
 #   make test
 PYTHON ?= python3
 VENV ?= .venv
@@ -13,7 +13,7 @@ JOBS ?= 2
 DATA ?=
 EPOCHS ?=
 BACKEND ?= tensorflow
-RECIPE ?= d2l
+RECIPE ?= dcgan-paper
 
 .PHONY: install test train
 

@@ -143,7 +143,8 @@ def test_resume_continues_and_refuses_other_hyper_parameters(
     args = ["train", "--resume", "--output-dir", str(copy), "--quiet"]
     assert cli.main(args + ["--learning-rate", "0.1"]) == 2
     err = capsys.readouterr().err
-    assert "learning_rate=0.1 (run: 0.005)" in err and "--force" in err
+    # Without --recipe, the DCGAN paper's (lr 2e-4).
+    assert "learning_rate=0.1 (run: 0.0002)" in err and "--force" in err
     capsys.readouterr()
     # --epochs is the total; --keep 1 leaves the last checkpoint only.
     assert cli.main(args + ["--epochs", "3", "--keep", "1"]) == 0
