@@ -64,6 +64,20 @@ def add_common_options(parser):
     )
 
 
+def add_model_source(parser):
+    """Adds the required choice of `--model PATH` or `--preset NAME`."""
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--model", metavar="PATH", help=".keras file or run folder"
+    )
+    source.add_argument(
+        "--preset",
+        metavar="NAME",
+        help="a shipped trained model (see `keras-dcgan presets`), a preset "
+        "folder or a URL",
+    )
+
+
 def load_model(path, flag="--model", generator_ok=False):
     """Loads a saved `keras_dcgan.DCGAN` from a `.keras` file or run folder.
 

@@ -1,7 +1,12 @@
 """`keras-dcgan export`: write the sampling generator as SavedModel, ONNX
 or LiteRT (see `keras_dcgan.export`)."""
 
-from keras_dcgan.cli.common import UsageError, add_common_options, load_model
+from keras_dcgan.cli.common import (
+    UsageError,
+    add_common_options,
+    add_model_source,
+    load_model,
+)
 
 
 def add_parser(subparsers):
@@ -17,16 +22,7 @@ def add_parser(subparsers):
         "class-conditional model, `labels` int32 (batch,); output `images` "
         "float32 (batch, height, width, channels) in [-1, 1].",
     )
-    source = export.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--model", metavar="PATH", help=".keras file or run folder"
-    )
-    source.add_argument(
-        "--preset",
-        metavar="NAME",
-        help="a shipped trained model (see `keras-dcgan presets`), a preset "
-        "folder or a URL",
-    )
+    add_model_source(export)
     export.add_argument(
         "--format",
         choices=FORMATS,

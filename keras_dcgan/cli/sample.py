@@ -7,6 +7,7 @@ import numpy as np
 from keras_dcgan.cli.common import (
     UsageError,
     add_common_options,
+    add_model_source,
     load_model,
     positive_float,
     positive_int,
@@ -20,16 +21,7 @@ def add_parser(subparsers):
         help="generate images from a trained model",
         description="Generate images from a saved DCGAN.",
     )
-    source = sample.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--model", metavar="PATH", help=".keras file or run folder"
-    )
-    source.add_argument(
-        "--preset",
-        metavar="NAME",
-        help="a shipped trained model (see `keras-dcgan presets`), a preset "
-        "folder or a URL",
-    )
+    add_model_source(sample)
     sample.add_argument("--num-images", type=positive_int, default=None)
     sample.add_argument(
         "--output", metavar="FILE.png", help="grid PNG (default samples.png)"
