@@ -187,6 +187,10 @@ def main():
     model = recipe.build(channels=config["channels"], seed=0)
     model.generator.set_weights(trained.generator.get_weights())
     model.discriminator.set_weights(trained.discriminator.get_weights())
+    if model.ema_generator is not None and trained.ema_generator is not None:
+        # The average that `generate()` samples from, as trained.
+        model.ema_generator.set_weights(trained.ema_generator.get_weights())
+        model.ema_updates.assign(trained.ema_updates)
     epoch = int(os.path.basename(path).split("_")[-1].split(".")[0])
     started = time.time()
     quality, printable = _quality(args, model, config)
