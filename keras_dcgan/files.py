@@ -20,6 +20,14 @@ def fsync_dir(folder):
         os.close(fd)
 
 
+def usual_permissions(path, mode):
+    """Gives a file (`mode` 0o666) or folder (0o777) made by `tempfile`,
+    which only its owner may read, the permissions of any the user makes."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, mode & ~umask)
+
+
 def atomic_replace(path, write_file, suffix=".tmp"):
     """Calls `write_file(temporary_path)`, then renames the file to `path`.
 
@@ -36,11 +44,7 @@ def atomic_replace(path, write_file, suffix=".tmp"):
     )
     os.close(fd)
     try:
-        # mkstemp creates the file readable by its owner only; give the
-        # final file the permissions of any file the user creates.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)
+        usual_permissions(tmp_path, 0o666)
         write_file(tmp_path)
         with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())

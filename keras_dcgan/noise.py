@@ -2,6 +2,8 @@
 
 import numpy as np
 
+from keras_dcgan import validation
+
 
 def fixed_noise(num_images, latent_dim, seed=0):
     """Draws `num_images` latent vectors from N(0, 1), fixed by `seed`.
@@ -51,13 +53,7 @@ def truncate(noise, truncation, seed=None):
     Returns:
         A new float32 array of the same shape.
     """
-    if isinstance(truncation, bool) or not (
-        isinstance(truncation, (int, float)) and truncation > 0
-    ):
-        raise ValueError(
-            "`truncation` must be a positive number of standard deviations. "
-            f"Received: truncation={truncation!r}"
-        )
+    validation.positive_number("truncation", truncation, "standard deviations")
     rng = np.random.default_rng(seed)
     noise = np.array(noise, dtype=np.float32)
     outside = np.abs(noise) > truncation

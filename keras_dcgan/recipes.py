@@ -97,14 +97,7 @@ class Recipe:
             validation.positive_int(name, getattr(self, name))
         validation.positive_int("filters", self.filters)
         for name in ("learning_rate", "init_stddev"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not (
-                isinstance(value, (int, float)) and value > 0
-            ):
-                raise ValueError(
-                    f"`{name}` must be a positive number. "
-                    f"Received: {name}={value!r}"
-                )
+            validation.positive_number(name, getattr(self, name))
         if self.ema_decay is not None:
             validation.open_unit_interval("ema_decay", self.ema_decay)
         if self.num_classes is not None:

@@ -36,6 +36,24 @@ def positive_int(name, value):
     return int(value)
 
 
+def positive_number(name, value, unit=None):
+    """Returns `value` as a float, or raises if it is not a number above 0.
+
+    `unit` names what it counts in the message, such as "standard
+    deviations"."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not value > 0
+    ):
+        of = f" of {unit}" if unit else ""
+        raise ValueError(
+            f"`{name}` must be a positive number{of}. "
+            f"Received: {name}={value!r}"
+        )
+    return float(value)
+
+
 def unit_interval(name, value):
     """Returns `value` as a float, or raises if it is not in [0, 1]."""
     if (

@@ -281,9 +281,7 @@ def export_preset(model, folder, metadata=None, kernel_dtype="float16"):
     parent = os.path.dirname(os.path.abspath(folder))
     os.makedirs(parent, exist_ok=True)
     staging = tempfile.mkdtemp(dir=parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(staging, 0o777 & ~umask)
+    files.usual_permissions(staging, 0o777)
     try:
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **arrays)
