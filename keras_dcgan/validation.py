@@ -36,49 +36,42 @@ def positive_int(name, value):
     return int(value)
 
 
+def _real(name, value, accepted, expected):
+    """Returns `value` as a float if it is a real number that `accepted`
+    takes; else raises saying it was `expected`."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not accepted(value)
+    ):
+        raise ValueError(
+            f"`{name}` must be {expected}. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
 def positive_number(name, value, unit=None):
     """Returns `value` as a float, or raises if it is not a number above 0.
 
     `unit` names what it counts in the message, such as "standard
     deviations"."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not value > 0
-    ):
-        of = f" of {unit}" if unit else ""
-        raise ValueError(
-            f"`{name}` must be a positive number{of}. "
-            f"Received: {name}={value!r}"
-        )
-    return float(value)
+    of = f" of {unit}" if unit else ""
+    return _real(name, value, lambda v: v > 0, f"a positive number{of}")
 
 
 def unit_interval(name, value):
     """Returns `value` as a float, or raises if it is not in [0, 1]."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not 0 <= value <= 1
-    ):
-        raise ValueError(
-            f"`{name}` must be a number in [0, 1]. Received: {name}={value!r}"
-        )
-    return float(value)
+    return _real(name, value, lambda v: 0 <= v <= 1, "a number in [0, 1]")
 
 
 def open_unit_interval(name, value):
     """Returns `value` as a float, or raises if it is not strictly in (0, 1)."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Real)
-        or not 0 < value < 1
-    ):
-        raise ValueError(
-            f"`{name}` must be a number strictly between 0 and 1. "
-            f"Received: {name}={value!r}"
-        )
-    return float(value)
+    return _real(
+        name,
+        value,
+        lambda v: 0 < v < 1,
+        "a number strictly between 0 and 1",
+    )
 
 
 def check_labels(labels, num_classes, num_images):
