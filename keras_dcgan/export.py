@@ -127,15 +127,7 @@ def sampler(model):
     `{"images": ...}`, float32 in [-1, 1]. It shares the generator's
     weights and runs it in inference mode.
     """
-    network = model.generator
-    if model.ema_generator is not None:
-        network = model.ema_generator
-        # The average's BatchNormalization statistics are recomputed when
-        # it has moved; generating once brings them up to date.
-        labels = None if model.num_classes is None else np.zeros(1, "int32")
-        model.generate_from_noise(
-            np.zeros((1, model.latent_dim), "float32"), labels=labels
-        )
+    network = model.sampling_generator()
     noise = keras.Input((model.latent_dim,), name="noise")
     inputs = keras.layers.Reshape(model.noise_shape, name="noise_shape")(noise)
     if model.num_classes is not None:

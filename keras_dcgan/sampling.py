@@ -116,18 +116,24 @@ class Sampling:
                 f"(num_images, {self.latent_dim}). "
                 f"Received: noise.shape={noise.shape}"
             )
-        network = self.generator
-        if use_ema and self.ema_generator is not None:
-            network = self.ema_generator
-            updates = int(keras.ops.convert_to_numpy(self.ema_updates))
-            if getattr(self, "_ema_statistics_at", None) != updates:
-                self.recompute_ema_statistics()
+        network = self.sampling_generator(use_ema)
         inputs = noise.reshape((-1,) + self.noise_shape)
         labels = validation.check_labels(labels, self.num_classes, len(noise))
         if labels is not None:
             inputs = [inputs, labels]
         images = network.predict(inputs, batch_size=batch_size, verbose=0)
         return np.asarray(images, dtype="float32")
+
+    def sampling_generator(self, use_ema=True):
+        """The network that samples: `ema_generator` (its BatchNorm
+        statistics recomputed if the average moved since) when the model
+        keeps one and `use_ema`, else `generator`."""
+        if not use_ema or self.ema_generator is None:
+            return self.generator
+        updates = int(keras.ops.convert_to_numpy(self.ema_updates))
+        if getattr(self, "_ema_statistics_at", None) != updates:
+            self.recompute_ema_statistics()
+        return self.ema_generator
 
     def recompute_ema_statistics(self, num_images=1024, batch_size=256):
         """Sets `ema_generator`'s BatchNormalization statistics from its own
