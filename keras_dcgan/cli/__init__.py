@@ -1,5 +1,5 @@
-"""The `keras-dcgan` command: train, sample, export, evaluate, presets, report,
-info.
+"""The `keras-dcgan` command: train, sample, export, demo, evaluate, presets,
+report, info.
 
 ```
 keras-dcgan train                          # the Pokemon data, downloaded once
@@ -10,6 +10,7 @@ keras-dcgan presets                        # the shipped trained models
 keras-dcgan sample --preset dcgan_pokemon_64 --num-images 64 --output a.png
 keras-dcgan sample --model runs/20250101-120000 --output a.png
 keras-dcgan export --preset dcgan_pokemon_64 --format onnx --output g.onnx
+keras-dcgan demo --preset dcgan_pokemon_64  # a web page on 127.0.0.1
 keras-dcgan evaluate --model runs/20250101-120000 --dataset pokemon
 keras-dcgan report runs/20250101-120000
 keras-dcgan info --backend jax
@@ -43,6 +44,7 @@ __all__ = ["UsageError", "build_parser", "main"]
 def build_parser():
     """The command's `argparse` parser."""
     from keras_dcgan.cli import (
+        demo,
         evaluate,
         export,
         info,
@@ -58,7 +60,8 @@ def build_parser():
         "Learning.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for module in (train, sample, export, evaluate, presets, report, info):
+    subcommands = (train, sample, export, demo, evaluate, presets, report, info)
+    for module in subcommands:
         module.add_parser(commands)
     return parser
 
