@@ -2,11 +2,13 @@
 
 import contextlib
 import os
+import shutil
 import subprocess
 import sys
 
 import keras
 import numpy as np
+import pytest
 
 import keras_dcgan
 
@@ -190,3 +192,42 @@ def gradients(layer, x, **call_kwargs):
         outputs = outputs.detach()
     to_numpy = lambda t: ops.convert_to_numpy(ops.cast(t, "float32"))  # noqa: E731
     return to_numpy(outputs), [to_numpy(g) for g in grads]
+
+
+def find_chromium():
+    """The path of a Chromium or Chrome binary, or `None`."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def chromium(page, *args, tmp_path):
+    """Runs headless Chromium on `page` (a path or URL); returns stdout.
+
+    Skips the test where Chromium is not installed.
+    """
+    binary = find_chromium()
+    if binary is None:
+        pytest.skip("Chromium is not installed")
+    command = [
+        binary,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+        *args,
+        page.as_uri() if not isinstance(page, str) else page,
+    ]
+    result = subprocess.run(
+        command, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout

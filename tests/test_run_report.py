@@ -8,6 +8,7 @@ import sys
 import keras
 import numpy as np
 import pytest
+from helpers import chromium
 from PIL import Image
 
 from keras_dcgan import cli, run_report
@@ -134,40 +135,6 @@ def test_quality_figures_appear_when_measured(run_dir, tmp_path):
 
 
 # The page in a real browser.
-
-
-def find_chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-def chromium(page, *args, tmp_path):
-    binary = find_chromium()
-    if binary is None:
-        pytest.skip("Chromium is not installed")
-    command = [
-        binary,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--virtual-time-budget=5000",
-        *args,
-        page.as_uri() if not isinstance(page, str) else page,
-    ]
-    result = subprocess.run(
-        command, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    return result.stdout
 
 
 def test_browser_shows_the_page_and_the_slider_changes_the_grid(
