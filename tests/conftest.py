@@ -1,5 +1,18 @@
-import keras
-import pytest
+import os
+import tempfile
+
+# JAX keeps compiled steps on disk, shared by the test processes and the
+# subprocesses they start: the tiny models compile to the same programs
+# again and again. Set before JAX is imported; a user's setting wins.
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR",
+    os.path.join(tempfile.gettempdir(), f"keras-dcgan-tests-jax-{os.getuid()}"),
+)
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
 
 
 def pytest_report_header(config):
@@ -17,3 +30,19 @@ if keras.backend.backend() == "jax":
     from keras_dcgan.ops.jax import prefer_fast_cpu_convolutions
 
     prefer_fast_cpu_convolutions()
+
+
+@pytest.fixture(scope="session")
+def dry_run(tmp_path_factory):
+    """`keras-dcgan train --dry-run` for 2 epochs at the tiny size, in a
+    subprocess: the command's true run, shared by the tests that read a run
+    folder (copy it before changing it). Returns `(run_dir, stdout)`."""
+    from helpers import TINY, run_command
+
+    run_dir = tmp_path_factory.mktemp("dry_run") / "run"
+    result = run_command(
+        ["train", "--dataset", "fake", "--dry-run", "--epochs", "2", *TINY]
+        + ["--output-dir", str(run_dir), "--seed", "1"]
+    )
+    assert result.returncode == 0, result.stderr
+    return run_dir, result.stdout

@@ -14,6 +14,8 @@ import keras_dcgan
 
 LATENT_DIM = 8
 IMAGE_SHAPE = (16, 16, 3)
+# The command's flags for the tiny test size.
+TINY = ["--image-size", "16", "--filters", "4", "--latent-dim", "8"]
 
 
 @contextlib.contextmanager
@@ -113,6 +115,44 @@ def run_python(code, backend=None, args=(), timeout=300):
             f"subprocess on {env['KERAS_BACKEND']} failed:\n{result.stderr}"
         )
     return result.stdout
+
+
+def run_command(args, backend=None, cwd=None, env_changes=None):
+    """Runs `keras-dcgan *args` in a subprocess; returns its result.
+
+    `env_changes` sets environment variables, or removes them where `None`.
+    """
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="3",
+        KERAS_BACKEND=backend or keras.backend.backend(),
+    )
+    env.update(env_changes or {})
+    env = {k: v for k, v in env.items() if v is not None}
+    return subprocess.run(
+        [sys.executable, "-m", "keras_dcgan", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def train_command(run_dir, *flags, dataset="fake"):
+    """`keras-dcgan train --dry-run` at the tiny size, in this process.
+
+    For tests of what a run does; one test per command runs it for real in
+    a subprocess. Returns the model the run saved.
+    """
+    from keras_dcgan import cli
+
+    args = ["train", "--dataset", dataset, "--dry-run", "--quiet"]
+    args += ["--no-tensorboard", *TINY, "--output-dir", str(run_dir)]
+    code = cli.main(args + list(flags))
+    if code != 0:
+        raise AssertionError(f"keras-dcgan {' '.join(args)} exited {code}")
+    return keras.saving.load_model(os.path.join(run_dir, "model.keras"))
 
 
 def run_layer_test(layer, input_data, expected_output_shape, num_weights, path):

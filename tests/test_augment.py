@@ -5,17 +5,18 @@ import numpy as np
 import pytest
 from helpers import (
     IMAGE_SHAPE,
+    TINY,
     dtype_policy,
     fake_images,
     gradients,
+    run_command,
     run_python,
     state_of,
     tiny_dcgan,
     tiny_recipe,
 )
-from test_cli import TINY, run_command
 
-from keras_dcgan import augment
+from keras_dcgan import augment, cli
 
 BATCH = 4
 
@@ -238,7 +239,7 @@ def test_recipe_builds_the_named_augmentation():
 
 
 def test_command_trains_with_ada_and_mirror_and_keeps_them_on_resume(
-    tmp_path,
+    tmp_path, capsys
 ):
     run_dir = tmp_path / "run"
     args = ["train", "--dataset", "fake", "--dry-run", *TINY]
@@ -253,10 +254,11 @@ def test_command_trains_with_ada_and_mirror_and_keeps_them_on_resume(
     header = (run_dir / "history.csv").read_text().splitlines()[0]
     assert "aug_p" in header.split(",") and "r_t" in header.split(",")
     assert "Adaptive augmentation" in (run_dir / "report.html").read_text()
-    result = run_command(
+    code = cli.main(
         ["train", "--resume", "--output-dir", str(run_dir), "--epochs", "2"]
         + ["--augment", "none", "--force"]
     )
-    assert result.returncode == 2
-    assert "different architecture" in result.stderr
-    assert "augment='none' (run: 'ada')" in result.stderr
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "different architecture" in err
+    assert "augment='none' (run: 'ada')" in err

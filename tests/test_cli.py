@@ -2,49 +2,21 @@ import json
 import os
 import re
 import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
-from helpers import fake_images, tiny_dcgan
+from helpers import (
+    TINY,
+    fake_images,
+    run_command,
+    tiny_dcgan,
+    train_command,
+)
 from PIL import Image
 
 from keras_dcgan import checkpoints, cli
 from keras_dcgan.cli import startup
-
-TINY = ["--image-size", "16", "--filters", "4", "--latent-dim", "8"]
-
-
-def run_command(args, backend=None, cwd=None, env_changes=None):
-    env = dict(
-        os.environ,
-        TF_CPP_MIN_LOG_LEVEL="3",
-        KERAS_BACKEND=backend or keras.backend.backend(),
-    )
-    env.update(env_changes or {})
-    env = {k: v for k, v in env.items() if v is not None}
-    return subprocess.run(
-        [sys.executable, "-m", "keras_dcgan", *args],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-@pytest.fixture(scope="module")
-def trained_run(tmp_path_factory):
-    """A 2-epoch dry run of the command on fake data, in a subprocess."""
-    run_dir = tmp_path_factory.mktemp("cli") / "run"
-    result = run_command(
-        ["train", "--dataset", "fake", "--dry-run", "--epochs", "2"]
-        + TINY
-        + ["--output-dir", str(run_dir), "--seed", "1"]
-    )
-    assert result.returncode == 0, result.stderr
-    return run_dir, result.stdout
 
 
 def size_of(path):
@@ -53,8 +25,8 @@ def size_of(path):
         return image.size
 
 
-def test_train_dry_run_writes_model_grids_curves_and_csv(trained_run):
-    run_dir, stdout = trained_run
+def test_train_dry_run_writes_model_grids_curves_and_csv(dry_run):
+    run_dir, stdout = dry_run
     assert re.search(
         r"^loss_D \d+\.\d{3}, loss_G \d+\.\d{3}, \d+\.\d examples/sec on "
         r"\S.*$",
@@ -86,10 +58,10 @@ def test_train_dry_run_writes_model_grids_curves_and_csv(trained_run):
     assert model.image_shape == (16, 16, 3)
 
 
-def test_train_writes_tensorboard_logs(trained_run):
+def test_train_writes_tensorboard_logs(dry_run):
     from tensorboard.backend.event_processing import event_accumulator
 
-    run_dir, stdout = trained_run
+    run_dir, stdout = dry_run
     assert f"tensorboard --logdir {run_dir / 'logs'}" in stdout
     tags = {}  # TensorBoard plugin -> tags
     for root, _, files in os.walk(run_dir / "logs"):
@@ -111,8 +83,8 @@ def test_train_writes_tensorboard_logs(trained_run):
     assert "generated_images" in tags.get("images", ()), tags
 
 
-def test_sample_writes_a_grid_and_single_images(trained_run, tmp_path):
-    run_dir, _ = trained_run
+def test_sample_writes_a_grid_and_single_images(dry_run, tmp_path):
+    run_dir, _ = dry_run
     out = tmp_path / "samples.png"
     code = cli.main(
         ["sample", "--model", str(run_dir / "model.keras")]
@@ -135,9 +107,9 @@ def test_sample_writes_a_grid_and_single_images(trained_run, tmp_path):
 
 
 def test_resume_continues_and_refuses_other_hyper_parameters(
-    trained_run, tmp_path, capsys
+    dry_run, tmp_path, capsys
 ):
-    run_dir, _ = trained_run
+    run_dir, _ = dry_run
     copy = tmp_path / "run"
     subprocess.run(["cp", "-r", str(run_dir), str(copy)], check=True)
     args = ["train", "--resume", "--output-dir", str(copy), "--quiet"]
@@ -258,18 +230,14 @@ def test_train_help_names_every_dataset(capsys):
 
 def test_train_mixed_precision_bf16(tmp_path):
     run_dir = tmp_path / "run"
-    result = run_command(
-        ["train", "--dataset", "fake", "--dry-run", "--mixed-precision", "bf16"]
-        + TINY
-        + ["--output-dir", str(run_dir), "--no-tensorboard"]
-    )
-    assert result.returncode == 0, result.stderr
-    assert not (run_dir / "logs").exists()
+    model = train_command(run_dir, "--mixed-precision", "bf16")
+    assert not (run_dir / "logs").exists()  # --no-tensorboard
     record = checkpoints.read_checkpoint(run_dir)
     assert record["config"]["mixed_precision"] == "mixed_bfloat16"
-    model = keras.saving.load_model(run_dir / "model.keras")
     block = model.generator.get_layer("block_1")
     assert block.dtype_policy.name == "mixed_bfloat16"
+    # The run leaves the process's dtype policy as it found it.
+    assert keras.config.dtype_policy().name == "float32"
 
 
 def test_start_up_is_quiet_and_verbose_is_not_an_error():
@@ -377,16 +345,16 @@ def test_evaluate_user_mistakes(args, message, tmp_path, capsys):
     assert len(err.splitlines()) == 1
 
 
-def test_evaluate_samples_folder_against_itself_scores_zero(tmp_path):
+def test_evaluate_samples_folder_against_itself_scores_zero(tmp_path, capsys):
     real = real_folder(tmp_path / "real", count=24)
     report = tmp_path / "report.json"
-    result = run_command(
+    code = cli.main(
         ["evaluate", "--samples", str(real), "--dataset", "folder"]
         + ["--data", str(real), "--num-samples", "24"]
         + ["--extractor", "evaluator", "--json", str(report)]
     )
-    assert result.returncode == 0, result.stderr
-    assert "floor 12 real images vs the other 12" in result.stdout
+    assert code == 0
+    assert "floor 12 real images vs the other 12" in capsys.readouterr().out
     data = json.loads(report.read_text())
     assert data["samples"] == str(real) and data["num_fake"] == 24
     fid = data["metrics"]["fid"]
@@ -413,12 +381,12 @@ def test_evaluate_samples_npy_against_other_images(tmp_path):
     samples = fake_images(12, (32, 32, 1), seed=9)
     np.save(tmp_path / "samples.npy", samples)
     report = tmp_path / "report.json"
-    result = run_command(
+    code = cli.main(
         ["evaluate", "--samples", str(tmp_path / "samples.npy")]
         + ["--dataset", "folder", "--data", str(real)]
         + ["--extractor", "evaluator", "--json", str(report)]
     )
-    assert result.returncode == 0, result.stderr
+    assert code == 0
     data = json.loads(report.read_text())
     assert data["num_fake"] == 12
     assert data["metrics"]["fid"]["value"] > 1e-3

@@ -320,8 +320,8 @@ def test_save_and_resume_in_a_fresh_process_equal_straight_training(
 @pytest.fixture(scope="module")
 def conditional_run(tmp_path_factory):
     """`train --conditional --ema-decay` on a folder of two classes of PNGs."""
+    from helpers import train_command
     from PIL import Image
-    from test_cli import TINY, run_command
 
     root = tmp_path_factory.mktemp("classes")
     rng = np.random.default_rng(0)
@@ -333,13 +333,12 @@ def conditional_run(tmp_path_factory):
                 root / "images" / name / f"{i}.png"
             )
     run_dir = root / "run"
-    result = run_command(
-        ["train", "--dataset", "folder", "--data", str(root / "images")]
-        + ["--dry-run", "--conditional", "--ema-decay", "0.9", "--quiet"]
-        + TINY
-        + ["--output-dir", str(run_dir)]
+    train_command(
+        run_dir,
+        *["--data", str(root / "images"), "--conditional"],
+        *["--ema-decay", "0.9"],
+        dataset="folder",
     )
-    assert result.returncode == 0, result.stderr
     return run_dir
 
 

@@ -215,16 +215,7 @@ def test_generate_from_noise_checks_the_noise_shape():
 def test_command_averages_by_default_and_no_ema_turns_it_off(tmp_path):
     import json
 
-    from test_cli import TINY, run_command
-
-    def train(run_dir, *flags):
-        result = run_command(
-            ["train", "--dataset", "fake", "--dry-run", "--quiet"]
-            + ["--no-tensorboard", *TINY, "--output-dir", str(run_dir)]
-            + list(flags)
-        )
-        assert result.returncode == 0, result.stderr
-        return keras.saving.load_model(run_dir / "model.keras")
+    from helpers import train_command as train
 
     assert train(tmp_path / "default").ema_decay == 0.999
     assert train(tmp_path / "plain", "--no-ema").ema_generator is None

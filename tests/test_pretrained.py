@@ -8,8 +8,9 @@ import zipfile
 import keras
 import numpy as np
 import pytest
+from helpers import run_command
 
-from keras_dcgan import DCGAN, files, pretrained, recipes
+from keras_dcgan import DCGAN, cli, files, pretrained, recipes
 
 
 @pytest.fixture
@@ -230,23 +231,8 @@ def test_same_noise_same_images_on_every_backend(name, tmp_path):
         )
 
 
-def run_command(*args):
-    env = dict(
-        os.environ,
-        TF_CPP_MIN_LOG_LEVEL="3",
-        KERAS_BACKEND=keras.backend.backend(),
-    )
-    return subprocess.run(
-        [sys.executable, "-m", "keras_dcgan", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
 def test_cli_presets_lists_the_shipped_ones():
-    result = run_command("presets")
+    result = run_command(["presets"])
     assert result.returncode == 0, result.stderr
     for name in SHIPPED:
         assert re.search(rf"^{name}$", result.stdout, re.MULTILINE)
@@ -259,20 +245,13 @@ def test_cli_sample_from_a_preset_folder(trained, tmp_path):
     pretrained.export_preset(trained, tmp_path / "preset")
     grid = tmp_path / "grid.png"
     result = run_command(
-        "sample",
-        "--preset",
-        str(tmp_path / "preset"),
-        "--num-images",
-        "6",
-        "--cols",
-        "3",
-        "--output",
-        str(grid),
+        ["sample", "--preset", str(tmp_path / "preset")]
+        + ["--num-images", "6", "--cols", "3", "--output", str(grid)]
     )
     assert result.returncode == 0, result.stderr
     assert "Wrote 6 images as a 2x3 grid" in result.stdout
     assert Image.open(grid).size[0] > Image.open(grid).size[1]
-    result = run_command("sample", "--preset", "dcgan_mars_64")
+    result = run_command(["sample", "--preset", "dcgan_mars_64"])
     assert result.returncode == 2
     assert "Received: preset='dcgan_mars_64'" in result.stderr
     assert "Traceback" not in result.stderr
@@ -283,37 +262,40 @@ def test_cli_sample_from_a_shipped_preset(name, tmp_path):
     from PIL import Image
 
     grid = tmp_path / "grid.png"
-    result = run_command(
-        "sample", "--preset", name, "--num-images", "64", "--output", str(grid)
+    code = cli.main(
+        [
+            "sample",
+            "--preset",
+            name,
+            "--num-images",
+            "64",
+            "--output",
+            str(grid),
+        ]
     )
-    assert result.returncode == 0, result.stderr
+    assert code == 0
     side = DCGAN.presets[name]["image_shape"][0]
     width, height = Image.open(grid).size
     assert width >= 7 * side and height >= 10 * side
 
 
-def test_cli_sample_walks_and_truncates(trained, tmp_path):
+def test_cli_sample_walks_and_truncates(trained, tmp_path, capsys):
     from PIL import Image
 
     pretrained.export_preset(trained, tmp_path / "preset")
     preset = ["sample", "--preset", str(tmp_path / "preset")]
     strip, gif = tmp_path / "walk.png", tmp_path / "walk.gif"
-    result = run_command(
-        *preset,
-        "--interpolate",
-        "--num-images",
-        "5",
-        "--output",
-        str(strip),
-        "--gif",
-        str(gif),
+    code = cli.main(
+        preset
+        + ["--interpolate", "--num-images", "5", "--output", str(strip)]
+        + ["--gif", str(gif)]
     )
-    assert result.returncode == 0, result.stderr
+    assert code == 0
     animation = Image.open(gif)
     assert animation.n_frames == 8  # 5 steps there, 3 back
     assert Image.open(strip).size[0] > 4 * Image.open(strip).size[1]
-    result = run_command(*preset, "--truncation", "0.5", "--output", str(strip))
-    assert result.returncode == 0, result.stderr
-    result = run_command(*preset, "--gif", str(gif))
-    assert result.returncode == 2
-    assert "--gif only applies to --interpolate" in result.stderr
+    code = cli.main(preset + ["--truncation", "0.5", "--output", str(strip)])
+    assert code == 0
+    capsys.readouterr()
+    assert cli.main(preset + ["--gif", str(gif)]) == 2
+    assert "--gif only applies to --interpolate" in capsys.readouterr().err

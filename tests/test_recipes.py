@@ -1,11 +1,9 @@
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
+from helpers import train_command
 
 from keras_dcgan import DCGAN, checkpoints, cli, recipes
 
@@ -85,18 +83,7 @@ def test_build_is_seeded():
 
 
 def test_cli_train_takes_a_recipe(tmp_path):
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    tiny = ["--image-size", "8", "--filters", "4", "--latent-dim", "4"]
-    result = subprocess.run(
-        [sys.executable, "-m", "keras_dcgan", "train", "--dataset", "fake"]
-        + ["--recipe", "dcgan-paper", "--dry-run", "--quiet", "--output-dir"]
-        + [str(tmp_path), *tiny],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
+    train_command(tmp_path, "--recipe", "dcgan-paper")
     with open(tmp_path / "checkpoint.json") as f:
         config = json.load(f)["config"]
     assert config["recipe"] == "dcgan-paper" and "preset" not in config
