@@ -5,11 +5,7 @@ from keras import ops
 
 from keras_dcgan import augment as augment_lib
 from keras_dcgan import pretrained, validation
-from keras_dcgan.optimizers import (
-    CHAPTER_LEARNING_RATE,
-    OptimizerGroup,
-    chapter_adam,
-)
+from keras_dcgan.optimizers import OptimizerGroup, chapter_adam
 from keras_dcgan.sampling import Sampling, frozen_copy
 from keras_dcgan.trainers import GANTrainer
 
@@ -26,14 +22,11 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
     logits, and every network call uses `training=True`, so BatchNormalization
     uses and updates batch statistics.
 
-    `fit()` shows and returns four metrics, averaged over the epoch:
-    `d_loss` (mean of the real and fake terms, per example, the chapter's
-    `loss_D`), `g_loss`, and `real_prob` / `fake_prob`, the mean
-    probabilities D(x) and D(G(z)) that the discriminator gives real and
-    generated images. `evaluate()` reports the same numbers with inference
-    behaviour and no update.
-
-    Calling the model on noise runs the generator.
+    `fit()` logs four epoch means: `d_loss` (the chapter's `loss_D`, the
+    mean of the real and fake terms), `g_loss`, and `real_prob` /
+    `fake_prob`, D(x) and D(G(z)). `evaluate()` reports the same numbers
+    with inference behaviour and no update. Calling the model on noise runs
+    the generator.
 
     The step's maths is written once, here; the generator runs once per
     step and its update reuses that pass through a vector-Jacobian product.
@@ -42,22 +35,16 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
     generator's passes and moving average live in `Sampling`.
 
     With `num_classes`, the model is class-conditional: both networks take
-    the class labels as a second input (see `build_generator` and
-    `build_discriminator`), the data must yield `(images, labels)` with
-    `int32` labels in `[0, num_classes)`, each fake batch gets labels drawn
-    uniformly, and `generate()` takes the labels to draw. A discriminator
-    with a second output, class logits (`build_discriminator(...,
-    auxiliary_classifier=True)`), adds AC-GAN's classification loss (Odena
-    et al., 2017): the cross-entropy of its class prediction against the
-    label, of real and fake images, to `d_loss` (their mean) and, of fake
-    images, to `g_loss`.
+    the labels as a second input, the data yields `(images, labels)`, each
+    fake batch gets uniform labels, and `generate()` takes the labels to
+    draw. A discriminator with class logits as a second output
+    (`auxiliary_classifier=True`) adds AC-GAN's classification loss (Odena
+    et al., 2017) of real and fake images to `d_loss`, of fake to `g_loss`.
 
     With `augment`, the discriminator sees every image, real or generated,
-    through a differentiable augmentation (see `keras_dcgan.augment`) in
-    both players' updates, so that it cannot simply memorise a small data
-    set; `evaluate()` and `generate()` are unaffected. An `AdaptiveAugment`
-    adds `aug_p`, its probability, and `r_t`, its overfitting signal, to the
-    logs.
+    through a differentiable augmentation in both players' updates, so that
+    it cannot simply memorise a small data set; an `AdaptiveAugment` adds
+    its probability `aug_p` and overfitting signal `r_t` to the logs.
 
     Args:
         generator: a `keras.Model` from noise to images in [-1, 1], such as
@@ -68,24 +55,17 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
             generator's input. Defaults to `100`.
         seed: int or None. Seed of the training noise. Defaults to `None`.
         ema_decay: float in (0, 1) or None. With a decay such as `0.999`,
-            the model keeps `ema_generator`, an exponential moving average
-            of the generator's weights, updated after every generator
-            update (see `update_ema`), with BatchNormalization statistics
-            of its own (see `recompute_ema_statistics`); `generate()` and
-            the image grids then use it. Defaults to `None`, no average.
+            the model keeps `ema_generator`, a moving average of the
+            generator's weights (see `update_ema`), which `generate()` and
+            the image grids use. Defaults to `None`, no average.
         num_classes: int or None. The number of classes of a conditional
             model, whose networks take labels as their second input.
             Defaults to `None`, unconditional.
-        class_names: optional list of `num_classes` strings naming the
-            classes (saved with the model, used by `keras-dcgan sample
-            --label NAME`).
-        augment: `None`, `"diffaugment"`, `"ada"` or a
-            `keras_dcgan.augment.DiffAugment` (or `AdaptiveAugment`) layer
-            applied to the discriminator's inputs in training. Defaults to
-            `None`, no augmentation.
+        class_names: optional list of `num_classes` class names.
+        augment: `None`, `"diffaugment"`, `"ada"` or a layer of
+            `keras_dcgan.augment`. Defaults to `None`, no augmentation.
         mirror: bool. Whether to flip each real image left-right with
-            probability 1/2 in training, which doubles a data set of
-            sprites or faces. Defaults to `False`.
+            probability 1/2 in training. Defaults to `False`.
         **kwargs: standard model arguments such as `name`.
 
     Example:
@@ -196,13 +176,7 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
             **kwargs: other `keras.Model.compile` arguments, such as
                 `jit_compile`, `run_eagerly` and `steps_per_execution`.
         """
-        for name in ("optimizer", "loss", "metrics", "loss_weights"):
-            if kwargs.get(name) is not None:
-                raise ValueError(
-                    f"`DCGAN.compile()` takes `d_optimizer`, `g_optimizer` "
-                    f"and `loss_fn` instead of `{name}`. "
-                    f"Received: {name}={kwargs[name]!r}"
-                )
+        validation.check_gan_compile_arguments(kwargs)
         kwargs.pop("auto_scale_loss", None)
         self._compile_args = {
             "d_optimizer": keras.optimizers.get(d_optimizer or chapter_adam()),
@@ -261,10 +235,8 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         )
 
     def fit(self, x=None, y=None, *args, **kwargs):
-        # Before any step is traced, so that a wrong batch gives the same
-        # `ValueError` on every backend: traced inside a TensorFlow graph it
-        # would be an `InvalidArgumentError`, and on JAX the weights, which
-        # `fit()` hands to the step, would be lost with the failed trace.
+        # Checks a batch before any step is traced: the same `ValueError`
+        # on every backend, and no JAX weights lost with a failed trace.
         batch = validation.first_batch(x, y, kwargs.get("batch_size") or 32)
         if batch is not None:
             self._real_batch(batch)
@@ -299,16 +271,7 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
     def _real_images(self, images):
         validation.warn_if_integer_pixels(images)
         images = ops.convert_to_tensor(images)
-        shape = tuple(images.shape)
-        if len(shape) != len(self.image_shape) + 1 or any(
-            got is not None and got != want
-            for got, want in zip(shape[1:], self.image_shape)
-        ):
-            expected = ", ".join(map(str, self.image_shape))
-            raise ValueError(
-                "The images in the data must match the discriminator's input "
-                f"shape (batch, {expected}). Received: images.shape={shape}"
-            )
+        validation.check_batch_shape(images, self.image_shape)
         return ops.cast(images, "float32")
 
     def _noise(self, batch_size):
@@ -329,18 +292,6 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
                 (n,), 0, self.num_classes, seed=self.seed_generator
             ),
         )
-
-    def _replica_slice(self, batch_size, draw):
-        # Every replica draws the values of the global batch from the same
-        # seed state and keeps its own slice: replicas get different noise,
-        # and the result equals single-device training on the global batch.
-        replica, num_replicas = self._replica()
-        values = draw(batch_size * num_replicas)
-        if num_replicas == 1:
-            return values
-        shape = tuple(values.shape[1:])
-        start = [replica * batch_size] + [0] * len(shape)
-        return ops.slice(values, start, (batch_size,) + shape)
 
     def _bce(self, label, logits):
         logits = ops.reshape(ops.cast(logits, "float32"), (-1, 1))
@@ -468,23 +419,18 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         """Loads a trained `DCGAN`: a shipped preset, a file or a URL.
 
         `DCGAN.presets` maps the shipped presets' names to their metadata
-        (data, recipe, training time, quality figures). The returned model
-        holds the trained generator and discriminator; it is compiled with
-        the preset's recipe optimizers (fresh state), ready for
-        `generate()` and for `fit()` to fine-tune.
+        (data, recipe, training time, quality figures). The model holds the
+        trained networks, compiled with the preset's recipe optimizers
+        (fresh state), ready for `generate()` and for `fit()` to fine-tune.
 
         Args:
             preset: a name in `DCGAN.presets`, a preset folder (see
                 `keras_dcgan.pretrained.export_preset`), a `.keras` file of
                 a `DCGAN`, or an `http(s)://` or `file://` URL of either
                 (a folder as a `.zip`), downloaded once into the Keras cache.
-            file_hash: string. The sha256 of the file at a URL; a download
-                that does not match it raises and is removed.
+            file_hash: string. The sha256 of the file at a URL.
             compile: bool. Whether to compile a model that is not compiled
                 yet. Defaults to `True`.
-
-        Returns:
-            A `keras_dcgan.DCGAN`.
 
         Example:
 
@@ -493,18 +439,7 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         images = model.generate(21, seed=0)  # (21, 64, 64, 3) in [-1, 1]
         ```
         """
-        model, metadata = pretrained.load(preset, file_hash=file_hash)
-        if not isinstance(model, cls):
-            raise ValueError(
-                f"`preset` must hold a `{cls.__name__}`; it holds a "
-                f"`{type(model).__name__}`. Received: preset={preset!r}"
-            )
-        if compile and not model.compiled:
-            recipe = metadata.get("recipe", {})
-            lr = recipe.get("learning_rate", CHAPTER_LEARNING_RATE)
-            beta_1 = recipe.get("beta_1", 0.5)
-            model.compile(chapter_adam(lr, beta_1), chapter_adam(lr, beta_1))
-        return model
+        return pretrained.from_preset(cls, preset, file_hash, compile)
 
     # Saving: the networks go in the config, the noise state in the weights.
 
@@ -512,18 +447,17 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
         config = super().get_config()
         config.update(
             {
-                "generator": keras.saving.serialize_keras_object(
-                    self.generator
-                ),
-                "discriminator": keras.saving.serialize_keras_object(
-                    self.discriminator
-                ),
+                name: keras.saving.serialize_keras_object(getattr(self, name))
+                for name in _SAVED_LAYERS
+            }
+        )
+        config.update(
+            {
                 "latent_dim": self.latent_dim,
                 "seed": self.seed,
                 "ema_decay": self.ema_decay,
                 "num_classes": self.num_classes,
                 "class_names": self.class_names,
-                "augment": keras.saving.serialize_keras_object(self.augment),
                 "mirror": self.mirror,
             }
         )
@@ -532,30 +466,32 @@ class DCGAN(GANTrainer, Sampling, keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for name in ("generator", "discriminator", "augment"):
+        for name in _SAVED_LAYERS:
             if config.get(name) is not None:
                 config[name] = keras.saving.deserialize_keras_object(
                     config[name]
                 )
         return cls(**config)
 
-    def save_own_variables(self, store):
-        store["noise_seed_state"] = ops.convert_to_numpy(
-            self.seed_generator.state
-        )
+    def _own_variables(self):
+        """The model's variables outside its layers, by their saved names."""
+        own = {"noise_seed_state": self.seed_generator.state}
         if self.ema_generator is not None:
-            store["ema_updates"] = ops.convert_to_numpy(self.ema_updates)
+            own["ema_updates"] = self.ema_updates
         if self.mirror:
-            store["mirror_seed_state"] = ops.convert_to_numpy(
-                self.mirror_seed_generator.state
-            )
+            own["mirror_seed_state"] = self.mirror_seed_generator.state
+        return own
+
+    def save_own_variables(self, store):
+        for name, variable in self._own_variables().items():
+            store[name] = ops.convert_to_numpy(variable)
 
     def load_own_variables(self, store):
-        self.seed_generator.state.assign(store["noise_seed_state"])
-        if self.ema_generator is not None:
-            self.ema_updates.assign(store["ema_updates"])
-        if self.mirror:
-            self.mirror_seed_generator.state.assign(store["mirror_seed_state"])
+        for name, variable in self._own_variables().items():
+            variable.assign(store[name])
+
+
+_SAVED_LAYERS = ("generator", "discriminator", "augment")
 
 
 def _offset(seed, offset):

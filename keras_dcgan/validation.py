@@ -229,6 +229,31 @@ def _to_numpy(images):
     return keras.ops.convert_to_numpy(images)
 
 
+def check_batch_shape(images, image_shape):
+    """Checks that a batch tensor has the discriminator's image shape."""
+    shape = tuple(images.shape)
+    if len(shape) != len(image_shape) + 1 or any(
+        got is not None and got != want
+        for got, want in zip(shape[1:], image_shape)
+    ):
+        expected = ", ".join(map(str, image_shape))
+        raise ValueError(
+            "The images in the data must match the discriminator's input "
+            f"shape (batch, {expected}). Received: images.shape={shape}"
+        )
+
+
+def check_gan_compile_arguments(kwargs):
+    """Refuses `keras.Model.compile` arguments a GAN replaces with its own."""
+    for name in ("optimizer", "loss", "metrics", "loss_weights"):
+        if kwargs.get(name) is not None:
+            raise ValueError(
+                f"`DCGAN.compile()` takes `d_optimizer`, `g_optimizer` "
+                f"and `loss_fn` instead of `{name}`. "
+                f"Received: {name}={kwargs[name]!r}"
+            )
+
+
 def check_images(images, name="images", rank=4):
     """Checks concrete training images before any step runs.
 

@@ -20,6 +20,7 @@ import keras
 import numpy as np
 
 from keras_dcgan import checkpoints, files
+from keras_dcgan.optimizers import CHAPTER_LEARNING_RATE, chapter_adam
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.weights.npz"
@@ -241,6 +242,23 @@ def load(preset, file_hash=None):
     if os.path.isdir(path):
         return load_preset_model(path), read_metadata(path)
     return checkpoints.load_model(path), {}
+
+
+def from_preset(cls, preset, file_hash=None, compile=True):
+    """`cls.from_preset`: the preset's model, compiled with its recipe's
+    optimizers (fresh state) where `compile` and it is not compiled."""
+    model, metadata = load(preset, file_hash=file_hash)
+    if not isinstance(model, cls):
+        raise ValueError(
+            f"`preset` must hold a `{cls.__name__}`; it holds a "
+            f"`{type(model).__name__}`. Received: preset={preset!r}"
+        )
+    if compile and not model.compiled:
+        recipe = metadata.get("recipe", {})
+        lr = recipe.get("learning_rate", CHAPTER_LEARNING_RATE)
+        beta_1 = recipe.get("beta_1", 0.5)
+        model.compile(chapter_adam(lr, beta_1), chapter_adam(lr, beta_1))
+    return model
 
 
 def export_preset(model, folder, metadata=None, kernel_dtype="float16"):

@@ -1,5 +1,7 @@
 """`GANTrainerBase`: what each backend gives `DCGAN`'s shared training step."""
 
+from keras import ops
+
 
 class GANTrainerBase:
     """The hooks between `DCGAN`'s shared step and one backend's autodiff.
@@ -51,3 +53,18 @@ class GANTrainerBase:
         """The per-example tensors `values` of every such replica, so that
         metrics are global means."""
         raise NotImplementedError
+
+    def _replica_slice(self, batch_size, draw):
+        """This replica's slice of `draw(global_batch_size)`.
+
+        Every replica draws the values of the global batch from the same
+        seed state and keeps its own slice: replicas get different noise,
+        and the result equals single-device training on the global batch.
+        """
+        replica, num_replicas = self._replica()
+        values = draw(batch_size * num_replicas)
+        if num_replicas == 1:
+            return values
+        shape = tuple(values.shape[1:])
+        start = [replica * batch_size] + [0] * len(shape)
+        return ops.slice(values, start, (batch_size,) + shape)
