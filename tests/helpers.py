@@ -271,3 +271,21 @@ def chromium(page, *args, tmp_path):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
+
+
+def screenshot(page, width, height, tmp_path):
+    """Headless Chromium's screenshot of `page`, as RGB float32 pixels."""
+    from PIL import Image
+
+    shot = tmp_path / "page.png"
+    chromium(
+        page,
+        f"--screenshot={shot}",
+        f"--window-size={width},{height}",
+        "--hide-scrollbars",
+        tmp_path=tmp_path,
+    )
+    with Image.open(shot) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
+    assert pixels.shape[:2] == (height, width)
+    return pixels

@@ -17,7 +17,7 @@ import urllib.parse
 import keras
 import numpy as np
 import pytest
-from helpers import LATENT_DIM, chromium, tiny_dcgan
+from helpers import LATENT_DIM, chromium, screenshot, tiny_dcgan
 from PIL import Image
 
 import keras_dcgan
@@ -417,16 +417,7 @@ def test_browser_shows_the_message_instead_of_the_image(server, tmp_path):
 
 
 def test_browser_screenshot_shows_the_images(server, tmp_path):
-    shot = tmp_path / "page.png"
-    chromium(
-        server.url + "#num=64&to=1&click=walk",
-        f"--screenshot={shot}",
-        "--window-size=800,1000",
-        "--hide-scrollbars",
-        tmp_path=tmp_path,
-    )
-    with Image.open(shot) as image:
-        pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
-    assert pixels.shape[:2] == (1000, 800)
+    page = server.url + "#num=64&to=1&click=walk"
+    pixels = screenshot(page, 800, 1000, tmp_path)
     assert pixels.std() > 10  # Not a blank page.
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 200  # Images.

@@ -5,8 +5,7 @@ import shutil
 
 import numpy as np
 import pytest
-from helpers import chromium
-from PIL import Image
+from helpers import chromium, screenshot
 
 from keras_dcgan import cli, run_report
 
@@ -125,16 +124,6 @@ def test_browser_shows_the_page_and_the_slider_changes_the_grid(
     dom = chromium(page.as_uri() + "#epoch=1", "--dump-dom", tmp_path=tmp_path)
     assert 'src="grids/epoch_001.png"' in dom
     assert "Epoch 1 of 2" in dom
-    shot = tmp_path / "page.png"
-    chromium(
-        page,
-        f"--screenshot={shot}",
-        "--window-size=900,1200",
-        "--hide-scrollbars",
-        tmp_path=tmp_path,
-    )
-    with Image.open(shot) as image:
-        pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
-    assert pixels.shape[:2] == (1200, 900)
+    pixels = screenshot(page, 900, 1200, tmp_path)
     assert pixels.std() > 10  # Not a blank page.
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50  # Images.

@@ -78,6 +78,15 @@ def add_model_source(parser):
     )
 
 
+def load_source(args):
+    """The `DCGAN` that `add_model_source`'s `--preset` or `--model` names."""
+    if args.preset:
+        from keras_dcgan.dcgan import DCGAN
+
+        return DCGAN.from_preset(args.preset, compile=False)
+    return load_model(args.model)
+
+
 def load_model(path, flag="--model", generator_ok=False):
     """Loads a saved `keras_dcgan.DCGAN` from a `.keras` file or run folder.
 

@@ -8,7 +8,7 @@ from keras_dcgan.cli.common import (
     UsageError,
     add_common_options,
     add_model_source,
-    load_model,
+    load_source,
 )
 
 
@@ -50,13 +50,9 @@ def run(args):
     """Runs `demo` with parsed arguments until Ctrl-C; returns 0."""
     from keras_dcgan.demo import DemoServer
 
-    if args.preset:
-        from keras_dcgan.dcgan import DCGAN
-
-        model = DCGAN.from_preset(args.preset, compile=False)
-        name = args.preset
-    else:
-        model = load_model(args.model)
+    model = load_source(args)
+    name = args.preset
+    if args.model:
         name = os.path.basename(os.path.normpath(args.model))
         name = name.removesuffix(".keras")
     try:

@@ -5,7 +5,7 @@ from keras_dcgan.cli.common import (
     UsageError,
     add_common_options,
     add_model_source,
-    load_model,
+    load_source,
 )
 
 
@@ -51,12 +51,7 @@ def run(args):
     except ImportError as error:
         raise UsageError(str(error)) from None
     export.check_path(args.output, args.format)
-    if args.preset:
-        from keras_dcgan.dcgan import DCGAN
-
-        model = DCGAN.from_preset(args.preset, compile=False)
-    else:
-        model = load_model(args.model)
+    model = load_source(args)
     model.export_generator(args.output, format=args.format)
     signature = export.describe(args.output, args.format)
     which = "generator"

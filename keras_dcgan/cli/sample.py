@@ -8,7 +8,7 @@ from keras_dcgan.cli.common import (
     UsageError,
     add_common_options,
     add_model_source,
-    load_model,
+    load_source,
     positive_float,
     positive_int,
 )
@@ -77,12 +77,7 @@ def run(args):
     from keras_dcgan import images as images_lib
     from keras_dcgan.noise import fixed_noise, slerp, truncate
 
-    if args.preset:
-        from keras_dcgan.dcgan import DCGAN
-
-        model = DCGAN.from_preset(args.preset, compile=False)
-    else:
-        model = load_model(args.model)
+    model = load_source(args)
     if args.interpolate:
         num = args.num_images or 10
         if num < 2:
