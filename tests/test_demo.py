@@ -326,7 +326,9 @@ def test_the_command_serves_until_ctrl_c(model_file):
         KERAS_BACKEND=keras.backend.backend(),
     )
     process = subprocess.Popen(
-        [sys.executable, "-m", "keras_dcgan", "demo", "--model"]
+        # -X faulthandler: SIGABRT prints every thread's stack (see below).
+        [sys.executable, "-X", "faulthandler", "-m", "keras_dcgan", "demo"]
+        + ["--model"]
         + [str(model_file), "--port", "0"],
         env=env,
         stdout=subprocess.PIPE,
@@ -350,7 +352,12 @@ def test_the_command_serves_until_ctrl_c(model_file):
         assert b"<title>tiny: keras-dcgan demo</title>" in response.read()
         connection.close()
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=60)
+        try:
+            out, err = process.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGABRT)
+            out, err = process.communicate()
+            raise AssertionError(f"no stop within 120 s; stacks:\n{err}")
     finally:
         if process.poll() is None:
             process.kill()
