@@ -30,7 +30,7 @@ test: install
 	@status=0; for backend in $(BACKENDS); do \
 	  echo "== KERAS_BACKEND=$$backend"; \
 	  KERAS_BACKEND=$$backend TF_CPP_MIN_LOG_LEVEL=3 \
-	    $(VENV)/bin/python -m pytest -n $(JOBS) $(PYTEST_ARGS) || status=1; \
+	    $(VENV)/bin/python -m pytest -n $(JOBS) --dist worksteal $(PYTEST_ARGS) || status=1; \
 	done; exit $$status
 
 train: install

@@ -14,6 +14,9 @@ import keras_dcgan
 
 LATENT_DIM = 8
 IMAGE_SHAPE = (16, 16, 3)
+# Cross-backend tests load a file saved on this backend on the next one:
+# over the suite's three runs, every backend saves a file another loads.
+NEXT_BACKEND = {"tensorflow": "jax", "jax": "torch", "torch": "tensorflow"}
 # The command's flags for the tiny test size.
 TINY = ["--image-size", "16", "--filters", "4", "--latent-dim", "8"]
 

@@ -319,6 +319,14 @@ def test_command_errors_are_one_line(model_file, tmp_path, capsys):
         listening.close()
 
 
+def interruptible():
+    """Gives the child process a terminal's Ctrl-C: SIGINT handled by
+    default and not blocked (a test runner's worker may ignore it, and a
+    child inherits that)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+
+
 def test_the_command_serves_until_ctrl_c(model_file):
     env = dict(
         os.environ,
@@ -334,6 +342,7 @@ def test_the_command_serves_until_ctrl_c(model_file):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=interruptible,
     )
     try:
         ready, _, _ = select.select([process.stdout], [], [], 120)
