@@ -319,12 +319,15 @@ def test_command_errors_are_one_line(model_file, tmp_path, capsys):
         listening.close()
 
 
-def interruptible():
-    """Gives the child process a terminal's Ctrl-C: SIGINT handled by
-    default and not blocked (a test runner's worker may ignore it, and a
-    child inherits that)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT])
+# Runs argv[1:] with a terminal's Ctrl-C: SIGINT handled by default and not
+# blocked (a test runner's worker may ignore it, and a child inherits that);
+# exec keeps both, and unlike `preexec_fn` needs no fork of this process.
+WITH_CTRL_C = (
+    "import os, signal, sys; "
+    "signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, [signal.SIGINT]); "
+    "os.execv(sys.executable, sys.argv[1:])"
+)
 
 
 def test_the_command_serves_until_ctrl_c(model_file):
@@ -335,14 +338,14 @@ def test_the_command_serves_until_ctrl_c(model_file):
     )
     process = subprocess.Popen(
         # -X faulthandler: SIGABRT prints every thread's stack (see below).
-        [sys.executable, "-X", "faulthandler", "-m", "keras_dcgan", "demo"]
+        [sys.executable, "-c", WITH_CTRL_C, sys.executable]
+        + ["-X", "faulthandler", "-m", "keras_dcgan", "demo"]
         + ["--model"]
         + [str(model_file), "--port", "0"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=interruptible,
     )
     try:
         ready, _, _ = select.select([process.stdout], [], [], 120)
