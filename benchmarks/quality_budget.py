@@ -61,6 +61,7 @@ import keras
 import numpy as np
 
 from keras_dcgan import DCGAN, callbacks, datasets, evaluation, recipes
+from keras_dcgan.cli.common import positive_int
 
 
 def parse_args():
@@ -127,15 +128,6 @@ def parse_args():
     )
     parser.add_argument("--json", help="also write the results here")
     return parser.parse_args()
-
-
-def positive_int(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be a positive integer. Received: {text}"
-        )
-    return value
 
 
 def load_split(split, data, with_labels):

@@ -4,6 +4,7 @@ This module depends only on NumPy and Pillow (matplotlib for
 `show_image_grid`), so it can be imported without TensorFlow.
 """
 
+import io
 import math
 
 import numpy as np
@@ -157,6 +158,13 @@ def _pil_image(grid):
     if grid.shape[-1] == 1:
         return Image.fromarray(np.ascontiguousarray(grid[..., 0]))
     return Image.fromarray(np.ascontiguousarray(grid))
+
+
+def png_bytes(grid, compress_level=6):
+    """The PNG file of a `uint8` grid (as `make_grid` returns), as bytes."""
+    buffer = io.BytesIO()
+    _pil_image(grid).save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
 
 
 def save_image_grid(images, path, rows=None, cols=None, **kwargs):
