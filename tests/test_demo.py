@@ -330,7 +330,8 @@ WITH_CTRL_C = (
 )
 
 
-def test_the_command_serves_until_ctrl_c(model_file):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_the_command_serves_until_ctrl_c_or_sigterm(model_file, stop):
     env = dict(
         os.environ,
         TF_CPP_MIN_LOG_LEVEL="3",
@@ -363,7 +364,7 @@ def test_the_command_serves_until_ctrl_c(model_file):
         assert response.status == 200
         assert b"<title>tiny: keras-dcgan demo</title>" in response.read()
         connection.close()
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop)
         try:
             out, err = process.communicate(timeout=120)
         except subprocess.TimeoutExpired:

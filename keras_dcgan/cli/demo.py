@@ -3,6 +3,7 @@
 
 import argparse
 import os
+import signal
 
 from keras_dcgan.cli.common import (
     UsageError,
@@ -27,7 +28,7 @@ def add_parser(subparsers):
         help="a local web page that draws samples from a model",
         description="Serve a web page that draws grids of samples and walks "
         "between two samples, with the seed, class, truncation and grid "
-        "size as controls. Ctrl-C stops it.",
+        "size as controls. Ctrl-C (or SIGTERM) stops it.",
     )
     add_model_source(demo)
     demo.add_argument(
@@ -46,8 +47,21 @@ def add_parser(subparsers):
     return demo
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def run(args):
-    """Runs `demo` with parsed arguments until Ctrl-C; returns 0."""
+    """Runs `demo` with parsed arguments until Ctrl-C or SIGTERM; returns 0."""
+    # A service manager's stop (or `kill`) ends it as cleanly as Ctrl-C.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return _serve(args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _serve(args):
     from keras_dcgan.demo import DemoServer
 
     model = load_source(args)
