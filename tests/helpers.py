@@ -120,10 +120,13 @@ def run_python(code, backend=None, args=(), timeout=300):
     return result.stdout
 
 
-def run_command(args, backend=None, cwd=None, env_changes=None):
+def run_command(
+    args, backend=None, cwd=None, env_changes=None, stdout=subprocess.PIPE
+):
     """Runs `keras-dcgan *args` in a subprocess; returns its result.
 
-    `env_changes` sets environment variables, or removes them where `None`.
+    `env_changes` sets environment variables, or removes them where `None`;
+    `stdout` may be a file descriptor instead of the captured text.
     """
     env = dict(
         os.environ,
@@ -136,7 +139,8 @@ def run_command(args, backend=None, cwd=None, env_changes=None):
         [sys.executable, "-m", "keras_dcgan", *args],
         env=env,
         cwd=cwd,
-        capture_output=True,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
         text=True,
         timeout=300,
     )

@@ -236,6 +236,18 @@ def test_cli_presets_lists_the_shipped_ones():
         assert DCGAN.presets[name]["description"] in result.stdout
 
 
+def test_cli_presets_into_a_closed_pipe_stops_quietly():
+    # As in `keras-dcgan presets | head -1`, when head has left.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = run_command(["presets"], stdout=write_end)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr == ""
+
+
 def test_cli_sample_from_a_preset_folder(trained, tmp_path):
     from PIL import Image
 

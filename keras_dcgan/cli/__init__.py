@@ -126,6 +126,11 @@ def main(argv=None):
         message = " ".join(str(error).split())
         print(f"{PROG}: error: {message}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader left (`keras-dcgan presets | head -3`): stop quietly,
+        # with nothing more for the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except (OSError, FloatingPointError) as error:
         # A full disk or a diverged run: one line, the checkpoint is kept.
         message = " ".join(str(error).split())
