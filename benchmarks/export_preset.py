@@ -82,14 +82,22 @@ def _array(dataset):
 
 def _quality(args, model, config):
     """Returns `(metadata dict, printable report)`."""
+    agreement = None
     if args.quality == "fashion-mnist":
-        real = _array(
-            datasets.load_fashion_mnist(
-                split="test", path=args.data, batch_size=1000, shuffle=False
-            )
+        test = datasets.load_fashion_mnist(
+            split="test",
+            path=args.data,
+            batch_size=1000,
+            shuffle=False,
+            with_labels=True,
         )
-        _, extractor = evaluation.load_fashion_mnist_evaluator()
+        real, labels = (
+            np.concatenate(a) for a in zip(*test.as_numpy_iterator())
+        )
+        classifier, extractor = evaluation.load_fashion_mnist_evaluator()
         against = "Fashion-MNIST test images"
+        if model.num_classes:
+            agreement = _agreement(model, classifier, real, labels)
     else:
         real = _array(
             datasets.load_pokemon(
@@ -122,7 +130,36 @@ def _quality(args, model, config):
         f"reference, {args.num_samples} others as the real-vs-real floor",
         "metrics": figures,
     }
-    return quality, evaluation.format_report(report)
+    printable = evaluation.format_report(report)
+    if agreement:
+        quality["agreement"] = agreement
+        printable += "\n" + json.dumps(agreement)
+    return quality, printable
+
+
+def _agreement(model, classifier, real, labels, per_class=200):
+    """The evaluator's agreement with the asked class, per class, beside
+    its accuracy on the real test images of each class (the floor)."""
+    generated = evaluation.class_agreement(
+        model, classifier, per_class=per_class, seed=0
+    )
+    predicted = np.argmax(
+        classifier.predict(real, batch_size=1000, verbose=0), axis=-1
+    )
+    accuracy = [
+        float(np.mean(predicted[labels == k] == k))
+        for k in range(model.num_classes)
+    ]
+    names = model.class_names or [str(k) for k in range(model.num_classes)]
+    return {
+        "generated_per_class": per_class,
+        "value": round(generated["mean"], 4),
+        "real_test_accuracy": round(float(np.mean(accuracy)), 4),
+        "per_class": {
+            name: {"value": round(g, 4), "real_test_accuracy": round(a, 4)}
+            for name, g, a in zip(names, generated["per_class"], accuracy)
+        },
+    }
 
 
 def _training(run_dir, record):
@@ -184,7 +221,9 @@ def main():
         config["name"], **{k: v for k, v in config.items() if k in fields}
     )
     recipe = recipe.replace(epochs=record["epochs"])
-    model = recipe.build(channels=config["channels"], seed=0)
+    model = recipe.build(
+        channels=config["channels"], seed=0, class_names=trained.class_names
+    )
     model.generator.set_weights(trained.generator.get_weights())
     model.discriminator.set_weights(trained.discriminator.get_weights())
     if model.ema_generator is not None and trained.ema_generator is not None:

@@ -179,13 +179,17 @@ def scores(
         "kid_floor": kid["real_floor"],
     }
     if labels is not None:
-        logits = classifier.predict(images, batch_size=500, verbose=0)
-        predicted = np.argmax(logits, axis=-1)
-        per_class = [
-            float(np.mean(predicted[labels == k] == k)) for k in range(10)
-        ]
-        result["agreement_per_class"] = per_class
-        result["agreement"] = float(np.mean(per_class))
+        # The same noise and labels as `images`.
+        agreement = evaluation.class_agreement(
+            model,
+            classifier,
+            per_class=args.num_samples // 10,
+            seed=seed + 100,
+            use_ema=use_ema,
+            truncation=truncation,
+        )
+        result["agreement_per_class"] = agreement["per_class"]
+        result["agreement"] = agreement["mean"]
     return result
 
 

@@ -8,7 +8,7 @@ import pytest
 from helpers import LATENT_DIM, fake_images, run_python, tiny_dcgan
 
 import keras_dcgan
-from keras_dcgan import recipes
+from keras_dcgan import evaluation, recipes
 
 CLASSES = 3
 IMAGE_SHAPE = (16, 16, 1)
@@ -176,6 +176,27 @@ def test_generate_draws_the_asked_classes():
         model.generate(6, seed=1), model.generate(6, seed=1)
     )
     assert model.generate(7).shape == (7,) + IMAGE_SHAPE
+
+
+def test_class_agreement_counts_each_asked_class():
+    # A classifier that names class 1 whatever it sees.
+    classifier = keras.Sequential(
+        [
+            keras.Input(IMAGE_SHAPE),
+            keras.layers.Flatten(),
+            keras.layers.Dense(
+                CLASSES,
+                kernel_initializer="zeros",
+                bias_initializer=keras.initializers.Constant([0.0, 5.0, 0.0]),
+            ),
+        ]
+    )
+    agreement = evaluation.class_agreement(
+        conditional_dcgan(), classifier, per_class=4
+    )
+    assert agreement == {"mean": pytest.approx(1 / 3), "per_class": [0, 1, 0]}
+    with pytest.raises(ValueError, match="Received: num_classes=None"):
+        evaluation.class_agreement(tiny_dcgan(), classifier)
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from keras_dcgan.evaluation.metrics import (
 )
 from keras_dcgan.evaluation.report import (
     METRIC_NAMES,
+    class_agreement,
     compare_features,
     format_report,
     generate_images,
@@ -38,6 +39,7 @@ __all__ = [
     "BestKIDCheckpoint",
     "EVALUATOR_WEIGHTS",
     "METRIC_NAMES",
+    "class_agreement",
     "build_fashion_mnist_evaluator",
     "build_inception_feature_extractor",
     "build_random_feature_extractor",

@@ -36,6 +36,41 @@ def generate_images(model, num_images, seed=0, batch_size=256):
     return np.asarray(model.predict(noise, batch_size=batch_size, verbose=0))
 
 
+def class_agreement(model, classifier, per_class=200, seed=0, **generate_kw):
+    """How often a classifier names the class a conditional model was asked for.
+
+    Args:
+        model: a class-conditional `keras_dcgan.DCGAN`.
+        classifier: a `keras.Model` from images in [-1, 1] to class logits
+            (such as the first model of `load_fashion_mnist_evaluator()`).
+        per_class: int. Images generated for each class. Defaults to `200`.
+        seed: int. Seed of the noise. Defaults to `0`.
+        **generate_kw: more arguments of `model.generate()`, such as
+            `truncation` or `use_ema`.
+
+    Returns:
+        A dict `{"mean", "per_class"}`: the fraction of each class's images
+        that the classifier assigns to that class, and their mean.
+    """
+    num_classes = getattr(model, "num_classes", None)
+    if not num_classes:
+        raise ValueError(
+            "class_agreement needs a class-conditional model (one with "
+            f"`num_classes`). Received: num_classes={num_classes}"
+        )
+    per_class = validation.positive_int("per_class", per_class)
+    labels = np.arange(per_class * num_classes) % num_classes
+    images = model.generate(
+        len(labels), seed=seed, labels=labels, **generate_kw
+    )
+    logits = classifier.predict(images, batch_size=500, verbose=0)
+    predicted = np.argmax(logits, axis=-1)
+    agreement = [
+        float(np.mean(predicted[labels == k] == k)) for k in range(num_classes)
+    ]
+    return {"mean": float(np.mean(agreement)), "per_class": agreement}
+
+
 def compare_features(
     real,
     fake,
