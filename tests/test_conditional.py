@@ -342,7 +342,8 @@ def test_save_and_resume_in_a_fresh_process_equal_straight_training(
 
 @pytest.fixture(scope="module")
 def conditional_run(tmp_path_factory):
-    """`train --conditional --ema-decay` on a folder of two classes of PNGs."""
+    """`train --conditional --auxiliary-classifier --ema-decay` on a folder
+    of two classes of PNGs."""
     from helpers import train_command
     from PIL import Image
 
@@ -359,7 +360,7 @@ def conditional_run(tmp_path_factory):
     train_command(
         run_dir,
         *["--data", str(root / "images"), "--conditional"],
-        *["--ema-decay", "0.9"],
+        *["--auxiliary-classifier", "--ema-decay", "0.9"],
         dataset="folder",
     )
     return run_dir
@@ -370,7 +371,22 @@ def test_command_trains_a_conditional_model_with_an_average(conditional_run):
     assert model.num_classes == 2
     assert model.class_names == ["circles", "squares"]
     assert model.ema_decay == 0.9
+    assert model.auxiliary_classifier
     assert int(keras.ops.convert_to_numpy(model.ema_updates)) == 2
+
+
+def test_auxiliary_classifier_needs_conditional(tmp_path, capsys):
+    from keras_dcgan import cli
+
+    code = cli.main(
+        ["train", "--dataset", "fake", "--dry-run", "--auxiliary-classifier"]
+        + ["--output-dir", str(tmp_path / "run")]
+    )
+    assert code == 2
+    assert "--auxiliary-classifier only applies to --conditional" in (
+        capsys.readouterr().err
+    )
+    assert not (tmp_path / "run").exists()
 
 
 def test_sample_label_draws_one_class(conditional_run, tmp_path):

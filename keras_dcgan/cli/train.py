@@ -114,6 +114,12 @@ def add_parser(subparsers):
         "(fashion-mnist, or a folder with one sub-folder per class)",
     )
     train.add_argument(
+        "--auxiliary-classifier",
+        action="store_true",
+        help="with --conditional: the discriminator also names each image's "
+        "class, and both players learn from it (AC-GAN)",
+    )
+    train.add_argument(
         "--output-dir",
         metavar="DIR",
         help="run folder (default: a new runs/<timestamp>; with --resume, "
@@ -404,6 +410,10 @@ def run(args):
         data = os.path.abspath(data)
     limit = DRY_RUN_BATCHES * recipe.batch_size if dry_run else None
     conditional = args.conditional or recipe.num_classes is not None
+    if args.auxiliary_classifier and not conditional:
+        raise UsageError(
+            "--auxiliary-classifier only applies to --conditional."
+        )
     # Before the data is decoded, which may take minutes.
     validation.check_writable(directory)
     with warnings.catch_warnings():
@@ -419,6 +429,8 @@ def run(args):
         recipe = recipe.replace(
             num_classes=len(class_names) if class_names else FAKE_CLASSES
         )
+    if args.auxiliary_classifier:
+        recipe = recipe.replace(auxiliary_classifier=True)
     mixed = MIXED_PRECISION.get(args.mixed_precision) or kept.mixed_precision
     command = shlex.join([PROG, *getattr(args, "argv", [])])
     created = not os.path.isdir(directory)
