@@ -191,10 +191,15 @@ def test_class_agreement_counts_each_asked_class():
             ),
         ]
     )
-    agreement = evaluation.class_agreement(
-        conditional_dcgan(), classifier, per_class=4
-    )
-    assert agreement == {"mean": pytest.approx(1 / 3), "per_class": [0, 1, 0]}
+    model = conditional_dcgan()
+    agreement = evaluation.class_agreement(model, classifier, per_class=4)
+    assert agreement["per_class"] == [0, 1, 0]
+    assert agreement["mean"] == pytest.approx(1 / 3)
+    # The variety within each class of the images it asked for.
+    labels = np.arange(12) % CLASSES
+    images = model.generate(12, seed=0, labels=labels)
+    spread = [images[labels == k].std(axis=0).mean() for k in range(CLASSES)]
+    assert agreement["pixel_std"] == pytest.approx(np.mean(spread), rel=1e-5)
     with pytest.raises(ValueError, match="Received: num_classes=None"):
         evaluation.class_agreement(tiny_dcgan(), classifier)
 
