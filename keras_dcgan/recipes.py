@@ -13,7 +13,11 @@ import keras
 
 from keras_dcgan import augment, validation
 from keras_dcgan.dcgan import DCGAN
-from keras_dcgan.networks import build_discriminator, build_generator
+from keras_dcgan.networks import (
+    LABEL_INPUTS,
+    build_discriminator,
+    build_generator,
+)
 from keras_dcgan.optimizers import chapter_adam
 
 
@@ -51,6 +55,9 @@ class Recipe:
         auxiliary_classifier: bool. With `num_classes`, the discriminator
             also classifies the images, trained with AC-GAN's loss (see
             `build_discriminator` and `DCGAN`). Defaults to `False`.
+        label_input: string. How a conditional discriminator sees the
+            label: `"projection"` or `"channels"` (see
+            `build_discriminator`). Defaults to `"projection"`.
         augment: string. Differentiable augmentation of the
             discriminator's inputs (see `keras_dcgan.augment`): `"none"`,
             `"diffaugment"` (always on) or `"ada"` (as strong as the
@@ -88,6 +95,7 @@ class Recipe:
     num_classes: int = None
     conditional_batch_norm: bool = False
     auxiliary_classifier: bool = False
+    label_input: str = "projection"
     augment: str = "none"
     mirror: bool = False
     upsampling: str = "transpose"
@@ -103,6 +111,7 @@ class Recipe:
         if self.num_classes is not None:
             validation.positive_int("num_classes", self.num_classes)
         validation.one_of("augment", self.augment, tuple(augment.AUGMENTS))
+        validation.one_of("label_input", self.label_input, LABEL_INPUTS)
 
     def replace(self, **overrides):
         """Returns a copy with some fields replaced.
@@ -164,6 +173,7 @@ class Recipe:
             gamma_initializer=self._gamma_initializer(),
             num_classes=self.num_classes,
             auxiliary_classifier=self.auxiliary_classifier,
+            label_input=self.label_input,
         )
         return generator, discriminator
 

@@ -15,7 +15,11 @@ IMAGE_SHAPE = (16, 16, 1)
 
 
 def conditional_dcgan(
-    seed=0, conditional_batch_norm=False, auxiliary_classifier=False, **kw
+    seed=0,
+    conditional_batch_norm=False,
+    auxiliary_classifier=False,
+    label_input="projection",
+    **kw,
 ):
     keras.utils.set_random_seed(seed)
     return keras_dcgan.DCGAN(
@@ -31,6 +35,7 @@ def conditional_dcgan(
             filters=4,
             num_classes=CLASSES,
             auxiliary_classifier=auxiliary_classifier,
+            label_input=label_input,
         ),
         latent_dim=LATENT_DIM,
         seed=seed,
@@ -43,12 +48,13 @@ def labelled(n=16, seed=0):
     return fake_images(n, IMAGE_SHAPE, seed), np.arange(n) % CLASSES
 
 
-def test_networks_take_labels_and_keep_their_output_shapes():
+@pytest.mark.parametrize("label_input", ["projection", "channels"])
+def test_networks_take_labels_and_keep_their_output_shapes(label_input):
     generator = keras_dcgan.build_generator(
         LATENT_DIM, IMAGE_SHAPE, filters=4, num_classes=CLASSES
     )
     discriminator = keras_dcgan.build_discriminator(
-        IMAGE_SHAPE, filters=4, num_classes=CLASSES
+        IMAGE_SHAPE, filters=4, num_classes=CLASSES, label_input=label_input
     )
     noise = np.zeros((5, 1, 1, LATENT_DIM), "float32")
     labels = np.array([0, 1, 2, 0, 1], "int32")
@@ -68,21 +74,33 @@ def test_networks_take_labels_and_keep_their_output_shapes():
 
 
 @pytest.mark.parametrize(
-    "conditional_batch_norm, auxiliary_classifier",
-    [(False, False), (True, False), (False, True)],
+    "conditional_batch_norm, auxiliary_classifier, label_input",
+    [
+        (False, False, "projection"),
+        (True, False, "projection"),
+        (False, True, "projection"),
+        (False, True, "channels"),
+    ],
 )
 def test_fit_with_labels_trains_the_label_layers(
-    conditional_batch_norm, auxiliary_classifier
+    conditional_batch_norm, auxiliary_classifier, label_input
 ):
     model = conditional_dcgan(
         conditional_batch_norm=conditional_batch_norm,
         auxiliary_classifier=auxiliary_classifier,
+        label_input=label_input,
     )
     model.compile()
     label_layers = {
-        "label_embedding": model.generator.get_layer("label_embedding"),
-        "label_projection": model.discriminator.get_layer("label_projection"),
+        "label_embedding": model.generator.get_layer("label_embedding")
     }
+    if label_input == "projection":
+        label_layers["label_projection"] = model.discriminator.get_layer(
+            "label_projection"
+        )
+    else:
+        # The label's channels enter the first block's kernel.
+        label_layers["block_0"] = model.discriminator.get_layer("block_0")
     block = model.generator.get_layer("block_1")
     assert (block.num_classes == CLASSES) == conditional_batch_norm
     if conditional_batch_norm:
@@ -233,6 +251,8 @@ def test_networks_must_match_num_classes():
         keras_dcgan.build_generator(conditional_batch_norm=True)
     with pytest.raises(ValueError, match="needs `num_classes`"):
         keras_dcgan.build_discriminator(auxiliary_classifier=True)
+    with pytest.raises(ValueError, match="Received: label_input='one-hot'"):
+        keras_dcgan.build_discriminator(num_classes=3, label_input="one-hot")
     generator = keras_dcgan.build_generator(
         LATENT_DIM, IMAGE_SHAPE, filters=4, num_classes=CLASSES
     )
@@ -295,6 +315,8 @@ def test_recipe_builds_a_conditional_model():
     model = d2l_model(auxiliary_classifier=True)
     assert model.auxiliary_classifier
     assert len(model.discriminator.outputs) == 2
+    model = d2l_model(label_input="channels")
+    assert model.discriminator.get_layer("label_maps")
 
 
 RESUME = """
@@ -347,8 +369,8 @@ def test_save_and_resume_in_a_fresh_process_equal_straight_training(
 
 @pytest.fixture(scope="module")
 def conditional_run(tmp_path_factory):
-    """`train --conditional --auxiliary-classifier --ema-decay` on a folder
-    of two classes of PNGs."""
+    """`train --conditional --auxiliary-classifier --label-input channels
+    --ema-decay` on a folder of two classes of PNGs."""
     from helpers import train_command
     from PIL import Image
 
@@ -365,7 +387,8 @@ def conditional_run(tmp_path_factory):
     train_command(
         run_dir,
         *["--data", str(root / "images"), "--conditional"],
-        *["--auxiliary-classifier", "--ema-decay", "0.9"],
+        *["--auxiliary-classifier", "--label-input", "channels"],
+        *["--ema-decay", "0.9"],
         dataset="folder",
     )
     return run_dir
@@ -377,18 +400,22 @@ def test_command_trains_a_conditional_model_with_an_average(conditional_run):
     assert model.class_names == ["circles", "squares"]
     assert model.ema_decay == 0.9
     assert model.auxiliary_classifier
+    assert model.discriminator.get_layer("label_maps")
     assert int(keras.ops.convert_to_numpy(model.ema_updates)) == 2
 
 
-def test_auxiliary_classifier_needs_conditional(tmp_path, capsys):
+@pytest.mark.parametrize(
+    "flags", [["--auxiliary-classifier"], ["--label-input", "channels"]]
+)
+def test_discriminator_flags_need_conditional(flags, tmp_path, capsys):
     from keras_dcgan import cli
 
     code = cli.main(
-        ["train", "--dataset", "fake", "--dry-run", "--auxiliary-classifier"]
+        ["train", "--dataset", "fake", "--dry-run", *flags]
         + ["--output-dir", str(tmp_path / "run")]
     )
     assert code == 2
-    assert "--auxiliary-classifier only applies to --conditional" in (
+    assert f"{flags[0]} only applies to --conditional" in (
         capsys.readouterr().err
     )
     assert not (tmp_path / "run").exists()

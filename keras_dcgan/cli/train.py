@@ -114,6 +114,13 @@ def add_parser(subparsers):
         "(fashion-mnist, or a folder with one sub-folder per class)",
     )
     train.add_argument(
+        "--label-input",
+        choices=("projection", "channels"),
+        help="with --conditional: how the discriminator sees the label, a "
+        "projection of its features or one-hot channels beside the image "
+        "(default: projection)",
+    )
+    train.add_argument(
         "--auxiliary-classifier",
         action="store_true",
         help="with --conditional: the discriminator also names each image's "
@@ -410,10 +417,11 @@ def run(args):
         data = os.path.abspath(data)
     limit = DRY_RUN_BATCHES * recipe.batch_size if dry_run else None
     conditional = args.conditional or recipe.num_classes is not None
-    if args.auxiliary_classifier and not conditional:
-        raise UsageError(
-            "--auxiliary-classifier only applies to --conditional."
-        )
+    for flag in ("auxiliary_classifier", "label_input"):
+        if getattr(args, flag) and not conditional:
+            raise UsageError(
+                f"--{flag.replace('_', '-')} only applies to --conditional."
+            )
     # Before the data is decoded, which may take minutes.
     validation.check_writable(directory)
     with warnings.catch_warnings():
@@ -431,6 +439,8 @@ def run(args):
         )
     if args.auxiliary_classifier:
         recipe = recipe.replace(auxiliary_classifier=True)
+    if args.label_input:
+        recipe = recipe.replace(label_input=args.label_input)
     mixed = MIXED_PRECISION.get(args.mixed_precision) or kept.mixed_precision
     command = shlex.join([PROG, *getattr(args, "argv", [])])
     created = not os.path.isdir(directory)
