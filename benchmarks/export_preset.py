@@ -71,7 +71,8 @@ def parse_args():
     parser.add_argument(
         "--figures",
         metavar="DIR",
-        help="also write <name>_samples.png (14 images, noise seed 0) here",
+        help="also write <name>_samples.png (14 images, noise seed 0; 7 of "
+        "each class for a conditional model) here",
     )
     return parser.parse_args()
 
@@ -266,7 +267,12 @@ def main():
     if args.figures:
         os.makedirs(args.figures, exist_ok=True)
         samples = os.path.join(args.figures, f"{args.name}_samples.png")
-        images.save_image_grid(check.generate(14, seed=0), samples, rows=2)
+        if check.num_classes:  # A row of 7 for each class.
+            labels = np.repeat(np.arange(check.num_classes), 7)
+            grid = check.generate(len(labels), seed=0, labels=labels)
+            images.save_image_grid(grid, samples, rows=check.num_classes)
+        else:
+            images.save_image_grid(check.generate(14, seed=0), samples, rows=2)
         print(f"Wrote {samples}")
         if args.evolution:
             write_evolution(
