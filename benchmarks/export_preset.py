@@ -144,13 +144,9 @@ def _agreement(model, classifier, real, labels, per_class=200):
     generated = evaluation.class_agreement(
         model, classifier, per_class=per_class, seed=0
     )
-    predicted = np.argmax(
-        classifier.predict(real, batch_size=1000, verbose=0), axis=-1
+    accuracy = evaluation.per_class_accuracy(
+        classifier, real, labels, model.num_classes
     )
-    accuracy = [
-        float(np.mean(predicted[labels == k] == k))
-        for k in range(model.num_classes)
-    ]
     names = model.class_names or [str(k) for k in range(model.num_classes)]
     return {
         "generated_per_class": per_class,

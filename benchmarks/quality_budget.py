@@ -179,17 +179,11 @@ def scores(
         "kid_floor": kid["real_floor"],
     }
     if labels is not None:
-        # The same noise and labels as `images`.
-        agreement = evaluation.class_agreement(
-            model,
-            classifier,
-            per_class=args.num_samples // 10,
-            seed=seed + 100,
-            use_ema=use_ema,
-            truncation=truncation,
+        per_class = evaluation.per_class_accuracy(
+            classifier, images, labels, 10
         )
-        result["agreement_per_class"] = agreement["per_class"]
-        result["agreement"] = agreement["mean"]
+        result["agreement_per_class"] = per_class
+        result["agreement"] = float(np.mean(per_class))
     return result
 
 

@@ -313,7 +313,8 @@ def build_discriminator(
     )(x)
     if num_classes is None:
         return keras.Model(images, outputs, name=name)
-    features = keras.layers.Flatten(name="features")(x)
+    if label_input == "projection" or auxiliary_classifier:
+        features = keras.layers.Flatten(name="features")(x)
     if label_input == "projection":
         embedding = keras.layers.Embedding(
             num_classes,

@@ -36,6 +36,16 @@ def generate_images(model, num_images, seed=0, batch_size=256):
     return np.asarray(model.predict(noise, batch_size=batch_size, verbose=0))
 
 
+def per_class_accuracy(classifier, images, labels, num_classes):
+    """The fraction of each class's `images` that `classifier` (a
+    `keras.Model` to class logits) assigns to their class in `labels`."""
+    logits = classifier.predict(images, batch_size=500, verbose=0)
+    predicted = np.argmax(logits, axis=-1)
+    return [
+        float(np.mean(predicted[labels == k] == k)) for k in range(num_classes)
+    ]
+
+
 def class_agreement(model, classifier, per_class=200, seed=0, **generate_kw):
     """How often a classifier names the class a conditional model was asked for.
 
@@ -67,11 +77,7 @@ def class_agreement(model, classifier, per_class=200, seed=0, **generate_kw):
     images = model.generate(
         len(labels), seed=seed, labels=labels, **generate_kw
     )
-    logits = classifier.predict(images, batch_size=500, verbose=0)
-    predicted = np.argmax(logits, axis=-1)
-    agreement = [
-        float(np.mean(predicted[labels == k] == k)) for k in range(num_classes)
-    ]
+    agreement = per_class_accuracy(classifier, images, labels, num_classes)
     by_class = images.reshape((per_class, num_classes, -1))
     return {
         "mean": float(np.mean(agreement)),
