@@ -138,7 +138,7 @@ def _quality(args, model, config):
     return quality, printable
 
 
-def _agreement(model, classifier, real, labels, per_class=200):
+def _agreement(model, classifier, real, labels, per_class=1000):
     """The evaluator's agreement with the asked class, per class, beside
     its accuracy on the real test images of each class (the floor)."""
     generated = evaluation.class_agreement(
