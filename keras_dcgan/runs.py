@@ -338,7 +338,7 @@ def train_run(
         keep: int. How many epoch checkpoints to keep under
             `checkpoints/` (the last ones). Defaults to `3`.
         health: bool. Whether to warn (`TrainingHealthWarning`) when the
-            discriminator wins completely or the generator collapses.
+            discriminator wins or the generator collapses.
             Defaults to `True`.
         tensorboard: bool. Whether to write TensorBoard logs (the epoch's
             losses and image grid) under `logs/` in the run folder.

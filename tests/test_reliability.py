@@ -341,6 +341,29 @@ def test_discriminator_win_is_detected_from_measured_probabilities():
     assert health.last["fake_prob"] < 0.05
 
 
+def test_default_threshold_catches_the_chapters_collapse_on_sprites():
+    # Epoch means (D(x), D(G(z))) of real runs: the chapter's recipe on
+    # Pokemon sprites through its collapse in epoch 6, and runs on sprites
+    # and Fashion-MNIST that kept learning.
+    model = tiny_dcgan()
+
+    def win_warnings(epochs):
+        health = callbacks.TrainingHealth()
+        health.set_model(model)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for epoch, (real, fake) in enumerate(epochs):
+                logs = {"real_prob": real, "fake_prob": fake}
+                health.on_epoch_end(epoch, logs)
+        return [str(w.message) for w in caught if "wins" in str(w.message)]
+
+    collapsed = [(0.766, 0.263), (0.987, 0.031), (0.945, 0.067), (0.973, 0.038)]
+    messages = win_warnings(collapsed)
+    assert len(messages) == 1
+    assert "epoch 3, 2 epochs in a row" in messages[0]
+    assert win_warnings([(0.86, 0.15), (0.898, 0.101), (0.756, 0.243)]) == []
+
+
 def test_generator_collapse_is_detected_from_sample_diversity():
     model = tiny_dcgan()
     model.compile(g_optimizer=keras.optimizers.SGD(0.0))

@@ -3,8 +3,8 @@
 - `StopOnNonFinite` stops `fit()` at the first step whose losses are NaN or
   infinite, naming the epoch and step, before the non-finite weights can be
   checkpointed; `on_nan="continue"` is the opt-in to go on.
-- `TrainingHealth` warns when the discriminator wins completely (D(x) near
-  1 and D(G(z)) near 0) or the generator collapses (its samples barely
+- `TrainingHealth` warns when the discriminator wins (D(x) above 0.9 and
+  D(G(z)) below 0.1) or the generator collapses (its samples barely
   differ), from measured numbers, which the warning quotes.
 """
 
@@ -22,7 +22,7 @@ class NonFiniteLossError(FloatingPointError):
 
 
 class TrainingHealthWarning(UserWarning):
-    """The discriminator wins completely or the generator collapsed."""
+    """The discriminator wins or the generator collapsed."""
 
 
 def nonfinite_variables(model):
@@ -194,7 +194,10 @@ class TrainingHealth(keras.callbacks.Callback):
 
     Args:
         num_samples: int. Images generated per check. Defaults to `64`.
-        win_threshold: float. Defaults to `0.99`.
+        win_threshold: float. Defaults to `0.9`: the chapter's recipe
+            collapsed on Pokemon sprites with epoch means of D(x) 0.987,
+            0.945 and 0.973, while runs that kept learning stayed below
+            0.9.
         min_diversity: float. Defaults to `0.05`.
         reference_images: optional real images in [-1, 1] (or uint8).
         collapse_ratio: float. Defaults to `0.1`.
@@ -212,7 +215,7 @@ class TrainingHealth(keras.callbacks.Callback):
     def __init__(
         self,
         num_samples=64,
-        win_threshold=0.99,
+        win_threshold=0.9,
         min_diversity=0.05,
         reference_images=None,
         collapse_ratio=0.1,
@@ -278,7 +281,7 @@ class TrainingHealth(keras.callbacks.Callback):
     def _message(self, kind, epoch, values):
         if kind == "d_wins":
             return (
-                f"The discriminator wins completely (epoch {epoch}, "
+                f"The discriminator wins (epoch {epoch}, "
                 f"{self.patience} epochs in a row): mean D(x)="
                 f"{values['real_prob']:.4f}, mean D(G(z))="
                 f"{values['fake_prob']:.4f}. The generator's gradients "
