@@ -1,3 +1,4 @@
+import fcntl
 import os
 import tempfile
 
@@ -33,16 +34,26 @@ if keras.backend.backend() == "jax":
 
 
 @pytest.fixture(scope="session")
-def dry_run(tmp_path_factory):
+def dry_run(tmp_path_factory, worker_id):
     """`keras-dcgan train --dry-run` for 2 epochs at the tiny size, in a
     subprocess: the command's true run, shared by the tests that read a run
-    folder (copy it before changing it). Returns `(run_dir, stdout)`."""
+    folder, in every test process (copy it before changing it). Returns
+    `(run_dir, stdout)`."""
     from helpers import TINY, run_command
 
-    run_dir = tmp_path_factory.mktemp("dry_run") / "run"
-    result = run_command(
-        ["train", "--dataset", "fake", "--dry-run", "--epochs", "2", *TINY]
-        + ["--output-dir", str(run_dir), "--seed", "1"]
-    )
-    assert result.returncode == 0, result.stderr
-    return run_dir, result.stdout
+    # pytest-xdist's processes share the parent of their temporary folders.
+    root = tmp_path_factory.getbasetemp()
+    if worker_id != "master":
+        root = root.parent
+    run_dir = root / "dry_run" / "run"
+    stdout = root / "dry_run" / "stdout.txt"
+    with open(root / "dry_run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # One process runs it, once.
+        if not stdout.exists():
+            result = run_command(
+                ["train", "--dataset", "fake", "--dry-run", "--epochs", "2"]
+                + [*TINY, "--output-dir", str(run_dir), "--seed", "1"]
+            )
+            assert result.returncode == 0, result.stderr
+            stdout.write_text(result.stdout)
+    return run_dir, stdout.read_text()

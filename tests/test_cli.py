@@ -394,19 +394,18 @@ def test_evaluate_samples_npy_against_other_images(tmp_path):
 
 @pytest.mark.skipif(keras.backend.backend() != "jax", reason="JAX only")
 def test_on_jax_the_command_opts_in_and_fit_says_once_how(monkeypatch):
+    import warnings
+
     from helpers import run_python
 
-    from keras_dcgan.ops.jax import FAST_CPU_CONVOLUTIONS
+    from keras_dcgan.ops import jax as jax_ops
 
     monkeypatch.delenv("XLA_FLAGS", raising=False)
-    command = (
-        "import os\nfrom keras_dcgan import cli\ncli.main(['presets'])\n"
-        "print(os.environ['XLA_FLAGS'])"
-    )
-    assert run_python(command).split()[-1] == FAST_CPU_CONVOLUTIONS
-    library = """
-import warnings
+    # A library user who has not opted in is told once; the command opts in.
+    code = """
+import os, warnings
 from helpers import fake_images, tiny_dcgan
+from keras_dcgan import cli
 model = tiny_dcgan()
 model.compile()
 with warnings.catch_warnings(record=True) as caught:
@@ -414,7 +413,15 @@ with warnings.catch_warnings(record=True) as caught:
     for _ in range(2):
         model.fit(fake_images(4), batch_size=4, verbose=0)
 print(sum("prefer_fast_cpu_convolutions()" in str(w.message) for w in caught))
+cli.main(["presets"])
+print(os.environ["XLA_FLAGS"])
 """
-    assert run_python(library).split()[-1] == "1"
-    monkeypatch.setenv("XLA_FLAGS", FAST_CPU_CONVOLUTIONS)
-    assert run_python(library).split()[-1] == "0"
+    lines = run_python(code).split()
+    assert lines[0] == "1" and lines[-1] == jax_ops.FAST_CPU_CONVOLUTIONS
+    # Nothing is said to a user who has.
+    monkeypatch.setenv("XLA_FLAGS", jax_ops.FAST_CPU_CONVOLUTIONS)
+    monkeypatch.setattr(jax_ops, "_suggested", False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        jax_ops.suggest_fast_cpu_convolutions()
+    assert not caught
