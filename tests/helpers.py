@@ -98,6 +98,19 @@ def weights_of(model):
     return [keras.ops.convert_to_numpy(v) for v in model.weights]
 
 
+def preset_images(names):
+    """Each named preset's images of one fixed batch of noise (and labels)."""
+    outputs = {}
+    for name in names:
+        model = keras_dcgan.DCGAN.from_preset(name)
+        noise = np.random.default_rng(7).standard_normal((4, model.latent_dim))
+        inputs = noise.astype("float32")
+        if model.num_classes:
+            inputs = [inputs, np.arange(4, dtype="int32") % model.num_classes]
+        outputs[name] = model.predict(inputs, verbose=0)
+    return outputs
+
+
 def run_python(code, backend=None, args=(), timeout=300):
     """Runs `code` in a fresh Python process; returns its stdout."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")

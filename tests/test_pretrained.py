@@ -6,7 +6,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
-from helpers import run_command, run_python
+from helpers import preset_images, run_command, run_python
 
 from keras_dcgan import DCGAN, cli, files, pretrained, recipes
 
@@ -197,31 +197,19 @@ def test_shipped_preset(name):
     assert images.std(axis=0).mean() > 0.05
 
 
-GENERATE = """
-import sys
-import numpy as np
-from keras_dcgan import DCGAN
-outputs = {}
-for name in sys.argv[2:]:
-    model = DCGAN.from_preset(name)
-    noise = np.random.default_rng(7).standard_normal((4, model.latent_dim))
-    inputs = noise.astype("float32")
-    if model.num_classes:
-        inputs = [inputs, np.arange(4, dtype="int32") % model.num_classes]
-    outputs[name] = model.predict(inputs, verbose=0)
-np.savez(sys.argv[1], **outputs)
-"""
-
-
 @pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
-    reason="runs every backend in subprocesses; once per suite is enough",
+    reason="runs the other backends in subprocesses; once per suite is enough",
 )
 def test_same_noise_same_images_on_every_backend(tmp_path):
-    outputs = {}
-    for backend in ("tensorflow", "jax", "torch"):
+    code = (
+        "import sys\nimport numpy as np\nfrom helpers import preset_images\n"
+        "np.savez(sys.argv[1], **preset_images(sys.argv[2:]))"
+    )
+    outputs = {"tensorflow": preset_images(SHIPPED)}
+    for backend in ("jax", "torch"):
         path = tmp_path / f"{backend}.npz"
-        run_python(GENERATE, backend=backend, args=[str(path), *SHIPPED])
+        run_python(code, backend=backend, args=[str(path), *SHIPPED])
         outputs[backend] = dict(np.load(path))
     # float32 convolutions in different libraries: agreement to 1e-3 of the
     # [-1, 1] range.
